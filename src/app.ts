@@ -1,0 +1,90 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { GatewayConfig } from './config.ts'
+import { EventQueue } from './ingest/event-queue.ts'
+import { ValidationChallenge } from './ingest/validation-challenge.ts'
+import { loggerOptions } from './logger.ts'
+import errorHandler from './plugins/error-handler.ts'
+import health from './plugins/health.ts'
+import webhooks from './plugins/webhooks.ts'
+import { createEdgeRedis } from './redis.ts'
+import { createSources } from './sources/index.ts'
+import { PublicKeyCache } from './verify/public-keys.ts'
+
+export interface AppDeps {
+  /** Shared edge connection; created (and closed with the app) when omitted. */
+  redis?: Redis
+  /** A pino logger to use instead of building one from the config. */
+  logger?: Logger
+  /** Delays of the asynchronous validation fetches (tests shorten them). */
+  validationDelaysMs?: readonly number[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: Redis
+    eventQueue: EventQueue
+  }
+}
+
+/**
+ * The public edge: a Fastify instance with every webhook route, ready to
+ * listen (or to `inject` in tests). Everything it opens it closes on `close()`.
+ */
+export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel, secretHeaderNames(config)) }),
+    bodyLimit: config.bodyLimit,
+    // Slow or idle clients cannot hold sockets: Adobe sends a whole request well inside these.
+    requestTimeout: 15_000,
+    connectionTimeout: 20_000,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    requestIdHeader: 'x-request-id',
+    // One outcome line per request is written by the routes and the error handler.
+    logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
+    routerOptions: { ignoreTrailingSlash: true }
+  }) as unknown as FastifyInstance
+
+  const ownsRedis = deps.redis === undefined
+  const redis = deps.redis ?? createEdgeRedis(config.redisUrl)
+  redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
+  const keys = new PublicKeyCache({
+    baseUrl: config.publicKeyBaseUrl,
+    ttlMs: config.keyCacheTtlMs,
+    timeoutMs: config.keyFetchTimeoutMs,
+    log: app.log as Logger
+  })
+  const eventQueue = new EventQueue({
+    connection: redis,
+    prefix: config.queuePrefix,
+    dedupWindowMs: config.dedupWindowMs,
+    ackTimeoutMs: config.ackTimeoutMs,
+    attempts: config.worker.attempts,
+    backoffMs: config.worker.backoffMs
+  })
+  const challenge = new ValidationChallenge(config.validation, { delaysMs: deps.validationDelaysMs })
+
+  app.decorate('redis', redis)
+  app.decorate('eventQueue', eventQueue)
+  app.addHook('onClose', async () => {
+    challenge.close()
+    await eventQueue.close()
+    if (ownsRedis) await redis.quit().catch(() => redis.disconnect())
+  })
+
+  await app.register(errorHandler, { bodyLimit: config.bodyLimit })
+  await app.register(health, { redis })
+  await app.register(webhooks, {
+    sources: createSources(config.sources, { keys }),
+    eventQueue,
+    challenge,
+    bodyLimit: config.bodyLimit
+  })
+  return app
+}
+
+function secretHeaderNames (config: GatewayConfig): string[] {
+  return config.sources.flatMap(s => s.kind !== 'adobe-io-events' && (s.auth.type === 'header' || s.auth.type === 'hmac') ? [s.auth.header] : [])
+}

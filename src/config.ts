@@ -1,0 +1,203 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { envSchema } from 'env-schema'
+import { describeError, loadSchema, validator } from './schemas.ts'
+
+export type AuthConfig =
+  | { type: 'none' }
+  | { type: 'basic', username: string, password: string }
+  | { type: 'header', header: string, value: string }
+  | { type: 'hmac', header: string, algorithm: 'sha1' | 'sha256' | 'sha512', encoding: 'base64' | 'hex', prefix: string, secrets: string[] }
+
+export type SourceConfig =
+  | { name: string, kind: 'adobe-io-events', clientId?: string, clientSecret?: string, verify: 'signature' | 'none' }
+  | { name: string, kind: 'pdf-services', auth: AuthConfig }
+  | { name: string, kind: 'learning-manager', auth: AuthConfig }
+
+export interface DestinationConfig {
+  name: string
+  url: string
+  secret: string
+  timeoutMs?: number
+  match?: { source?: string[], status?: string[], type?: string[] }
+}
+
+export interface OutputsConfig {
+  dir: string
+  allowHosts: string[]
+  allowHttp: boolean
+  maxBytes: number
+  timeoutMs: number
+}
+
+export interface OAuthConfig {
+  tokenUrl: string
+  clientId: string
+  clientSecret: string
+  scopes: string[]
+}
+
+export interface GatewayFileConfig {
+  sources: SourceConfig[]
+  destinations: DestinationConfig[]
+  outputs: OutputsConfig
+  oauth?: OAuthConfig
+  validation: { allowHosts: string[], allowHttp: boolean }
+}
+
+export interface GatewayConfig extends GatewayFileConfig {
+  port: number
+  host: string
+  adminPort: number
+  redisUrl: string
+  queuePrefix: string
+  publicKeyBaseUrl: string
+  admin: { user?: string, password?: string, auth: 'on' | 'off' }
+  logLevel: string
+  bodyLimit: number
+  ackTimeoutMs: number
+  dedupWindowMs: number
+  keyFetchTimeoutMs: number
+  keyCacheTtlMs: number
+  worker: {
+    concurrency: number
+    attempts: number
+    backoffMs: number
+    forwardTimeoutMs: number
+  }
+  shutdownTimeoutMs: number
+}
+
+/** A configuration problem; the message is one line naming the setting. */
+export class ConfigError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+interface Env {
+  PORT: number, HOST: string, ADMIN_PORT: number, REDIS_URL: string, QUEUE_PREFIX: string
+  GATEWAY_CONFIG?: string, ADOBE_PUBLIC_KEY_BASE_URL: string, ADOBE_CLIENT_ID?: string, ADOBE_CLIENT_SECRET?: string
+  ADMIN_USER?: string, ADMIN_PASSWORD?: string, ADMIN_AUTH: 'on' | 'off', LOG_LEVEL: string, BODY_LIMIT: number
+  ACK_TIMEOUT_MS: number, DEDUP_WINDOW_SECONDS: number, KEY_FETCH_TIMEOUT_MS: number, KEY_CACHE_TTL_SECONDS: number
+  WORKER_CONCURRENCY: number, JOB_ATTEMPTS: number, JOB_BACKOFF_MS: number, FORWARD_TIMEOUT_MS: number, SHUTDOWN_TIMEOUT_MS: number
+}
+
+const DEFAULT_CONFIG_FILE = './gateway.config.json'
+
+/**
+ * Builds the validated configuration from the environment (and the config file
+ * it names). Nothing below this module reads `process.env`.
+ */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GatewayConfig {
+  const e = readEnv(env)
+  const file = readConfigFile(e, env, cwd)
+  return {
+    ...file,
+    port: e.PORT,
+    host: e.HOST,
+    adminPort: e.ADMIN_PORT,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    publicKeyBaseUrl: e.ADOBE_PUBLIC_KEY_BASE_URL,
+    admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, auth: e.ADMIN_AUTH },
+    logLevel: e.LOG_LEVEL,
+    bodyLimit: e.BODY_LIMIT,
+    ackTimeoutMs: e.ACK_TIMEOUT_MS,
+    dedupWindowMs: e.DEDUP_WINDOW_SECONDS * 1000,
+    keyFetchTimeoutMs: e.KEY_FETCH_TIMEOUT_MS,
+    keyCacheTtlMs: e.KEY_CACHE_TTL_SECONDS * 1000,
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      attempts: e.JOB_ATTEMPTS,
+      backoffMs: e.JOB_BACKOFF_MS,
+      forwardTimeoutMs: e.FORWARD_TIMEOUT_MS
+    },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS
+  }
+}
+
+function readEnv (env: NodeJS.ProcessEnv): Env {
+  // Empty strings mean "unset" (docker compose passes `VAR=` for blank .env lines).
+  const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''))
+  try {
+    return envSchema<Env>({ schema: loadSchema('env'), data, dotenv: false })
+  } catch (err) {
+    // env-schema reports e.g. "env/PORT must be <= 65535"; keep it one line.
+    throw new ConfigError(String((err as Error).message).split('\n')[0]!.replace(/^env\//, ''))
+  }
+}
+
+function readConfigFile (e: Env, env: NodeJS.ProcessEnv, cwd: string): GatewayFileConfig {
+  const explicit = e.GATEWAY_CONFIG
+  const path = resolve(cwd, explicit ?? DEFAULT_CONFIG_FILE)
+  let raw: unknown
+  if (explicit !== undefined || existsSync(path)) {
+    let text: string
+    try {
+      text = readFileSync(path, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`GATEWAY_CONFIG: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+    try {
+      raw = JSON.parse(text)
+    } catch (err) {
+      throw new ConfigError(`GATEWAY_CONFIG: ${path} is not valid JSON: ${(err as Error).message}`)
+    }
+    raw = interpolate(raw, env, '')
+  } else {
+    raw = {
+      sources: [{
+        name: 'adobe',
+        kind: 'adobe-io-events',
+        ...(e.ADOBE_CLIENT_ID !== undefined && { clientId: e.ADOBE_CLIENT_ID }),
+        ...(e.ADOBE_CLIENT_SECRET !== undefined && { clientSecret: e.ADOBE_CLIENT_SECRET })
+      }]
+    }
+  }
+  return validateFileConfig(raw)
+}
+
+/** Validates (and fills defaults into) a config-file object. */
+export function validateFileConfig (raw: unknown): GatewayFileConfig {
+  const validate = validator<GatewayFileConfig>('config')
+  if (!validate(raw)) throw new ConfigError(`GATEWAY_CONFIG: ${describeError(validate.errors)}`)
+  const names = new Set<string>()
+  for (const s of raw.sources) {
+    if (names.has(s.name)) throw new ConfigError(`GATEWAY_CONFIG: /sources: source name "${s.name}" is used twice`)
+    names.add(s.name)
+    if (s.kind !== 'adobe-io-events' && s.auth.type === 'hmac') {
+      s.auth.algorithm ??= 'sha256'
+      s.auth.encoding ??= 'base64'
+      s.auth.prefix ??= ''
+    }
+  }
+  const destNames = new Set<string>()
+  for (const d of raw.destinations) {
+    if (destNames.has(d.name)) throw new ConfigError(`GATEWAY_CONFIG: /destinations: destination name "${d.name}" is used twice`)
+    destNames.add(d.name)
+    for (const src of d.match?.source ?? []) {
+      if (!names.has(src)) throw new ConfigError(`GATEWAY_CONFIG: /destinations/${d.name}/match/source: unknown source "${src}"`)
+    }
+  }
+  return raw
+}
+
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+/** Replaces `${NAME}` in every string with the environment variable NAME. */
+function interpolate (value: unknown, env: NodeJS.ProcessEnv, path: string): unknown {
+  if (typeof value === 'string') {
+    return value.replace(VAR, (_, name: string) => {
+      const v = env[name]
+      if (v === undefined || v === '') throw new ConfigError(`GATEWAY_CONFIG: ${path || '/'} refers to \${${name}}, which is not set in the environment`)
+      return v
+    })
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}/${i}`))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, `${path}/${k}`)]))
+  }
+  return value
+}

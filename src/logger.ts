@@ -1,0 +1,39 @@
+import type { LoggerOptions } from 'pino'
+
+/**
+ * Header and config paths that carry secrets. Pino replaces them before a line
+ * is written, so a signature, token or password never reaches the log.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-adobe-signature"]',
+  'req.headers["x-adobe-digital-signature-1"]',
+  'req.headers["x-adobe-digital-signature-2"]',
+  'req.headers["x-api-key"]',
+  'req.headers["x-callback-token"]',
+  'req.headers["access-token"]',
+  'headers.authorization',
+  'headers["x-adobe-signature"]',
+  'headers["x-adobe-digital-signature-1"]',
+  'headers["x-adobe-digital-signature-2"]',
+  '*.clientSecret',
+  '*.secret',
+  '*.password',
+  '*.token',
+  '*.access_token',
+  'config'
+]
+
+export function loggerOptions (level: string, extraRedact: string[] = []): LoggerOptions {
+  return {
+    level,
+    redact: { paths: [...REDACT_PATHS, ...extraRedact.map(h => `req.headers["${h.toLowerCase()}"]`)], censor: '[redacted]' },
+    // Request logs keep method, url (query strings of webhooks carry no secrets) and id only.
+    serializers: {
+      req: (req: { method: string, url: string, id: string, headers: Record<string, unknown> }) => ({
+        method: req.method, url: req.url, reqId: req.id, contentType: req.headers['content-type'], contentLength: req.headers['content-length']
+      })
+    }
+  }
+}

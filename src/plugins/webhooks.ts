@@ -1,0 +1,103 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import sjson from 'secure-json-parse'
+import { GatewayError, bodyTooLarge, invalidJson, invalidPayload, unknownSource, unsupportedMediaType } from '../errors.ts'
+import { buildEnvelope, type Delivery } from '../ingest/envelope.ts'
+import type { EventQueue } from '../ingest/event-queue.ts'
+import type { ValidationChallenge } from '../ingest/validation-challenge.ts'
+import type { Source } from '../sources/index.ts'
+
+export const ACCEPTED_CONTENT_TYPES = ['application/json', 'application/cloudevents+json', 'application/cloudevents-batch+json']
+const MAX_CHALLENGE_LENGTH = 1024
+
+export interface WebhooksOptions {
+  sources: Map<string, Source>
+  eventQueue: EventQueue
+  challenge: ValidationChallenge
+  bodyLimit: number
+}
+
+declare module 'fastify' {
+  interface FastifyRequest { aegSource?: Source }
+}
+
+type WebhookRequest = FastifyRequest<{ Params: { source: string }, Querystring: { challenge?: string } }>
+
+/**
+ * `GET|POST /webhooks/:source`. The checks run in the contract's order:
+ * source (404) → content type (415) → size (413) → proof on the raw bytes
+ * (401/503) → parse and shape (400) → recipient (403) → durable enqueue (503)
+ * → 200. Nothing is parsed before it is authenticated.
+ */
+export default async function webhooks (app: FastifyInstance, opts: WebhooksOptions) {
+  const { sources, eventQueue, challenge, bodyLimit } = opts
+
+  // Route-scoped raw body: the body stays a Buffer so signatures are checked on
+  // the exact bytes Adobe signed; JSON is parsed later, once, after the proof.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser(ACCEPTED_CONTENT_TYPES, { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body))
+  app.addContentTypeParser('*', (request, _payload, done) => done(unsupportedMediaType(request.headers['content-type'])))
+
+  const lookupSource = async (request: WebhookRequest) => {
+    const source = sources.get(request.params.source)
+    if (source === undefined) throw unknownSource(request.params.source)
+    request.aegSource = source
+  }
+
+  app.get('/webhooks/:source', { onRequest: lookupSource }, async (request: WebhookRequest, reply) => {
+    const value = request.query.challenge
+    if (typeof value !== 'string' || value === '') throw new GatewayError(400, 'AEG_CHALLENGE_MISSING', 'the challenge query parameter is required')
+    if (value.length > MAX_CHALLENGE_LENGTH) throw new GatewayError(400, 'AEG_CHALLENGE_TOO_LONG', `challenge longer than ${MAX_CHALLENGE_LENGTH} characters`)
+    void reply.header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
+    if (acceptsJsonOnly(request.headers.accept)) return reply.type('application/json').send({ challenge: value })
+    return reply.type('text/plain; charset=utf-8').send(value)
+  })
+
+  app.post('/webhooks/:source', {
+    onRequest: async (request: WebhookRequest) => {
+      await lookupSource(request)
+      const type = request.headers['content-type']
+      if (!ACCEPTED_CONTENT_TYPES.includes(mediaType(type))) throw unsupportedMediaType(type)
+      const declared = Number(request.headers['content-length'])
+      if (declared > bodyLimit) throw bodyTooLarge(bodyLimit)
+    }
+  }, async (request: WebhookRequest, reply) => {
+    const source = request.aegSource!
+    const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+    const proof = source.verify(rawBody, request.headers)
+    if (proof !== undefined) await proof
+
+    let body: unknown
+    try {
+      body = sjson.parse(rawBody, undefined, { protoAction: 'error', constructorAction: 'error' })
+    } catch (err) {
+      throw (err as Error).message.includes('forbidden') ? invalidPayload('body contains a forbidden prototype key') : invalidJson()
+    }
+
+    const delivery: Delivery = {
+      sourceName: source.name,
+      headers: request.headers,
+      receivedAt: new Date().toISOString(),
+      requestId: request.id
+    }
+    const parsed = source.parse(body, delivery)
+    if (parsed.kind === 'validation') {
+      challenge.schedule(parsed.url, request.log)
+      return reply.send({ validation: 'scheduled' })
+    }
+    const envelopes = parsed.events.map(facts => buildEnvelope(delivery, source.kind, facts))
+    await eventQueue.add(envelopes)
+    request.log.info({ source: source.name, eventIds: envelopes.map(e => e.id) }, 'accepted')
+    return reply.send(source.ack(envelopes.length))
+  })
+}
+
+function mediaType (header: string | undefined): string {
+  return (header ?? '').split(';', 1)[0]!.trim().toLowerCase()
+}
+
+/** True when the client accepts JSON but neither plain text nor anything. */
+function acceptsJsonOnly (accept: string | undefined): boolean {
+  if (accept === undefined) return false
+  const types = accept.split(',').map(t => mediaType(t))
+  return types.includes('application/json') && !types.some(t => t === 'text/plain' || t === '*/*' || t === 'text/*')
+}

@@ -1,0 +1,46 @@
+import type { SourceConfig } from '../config.ts'
+import { batchTooLarge, invalidPayload } from '../errors.ts'
+import { describeError, validator } from '../schemas.ts'
+import { verifyCredentials } from '../verify/credentials.ts'
+import { MAX_BATCH, type Source, type SourceKind } from './source.ts'
+
+type Config = Extract<SourceConfig, { kind: 'learning-manager' }>
+interface LearningEvent { eventId: string, eventName: string, timestamp?: number | string }
+interface Payload { accountId?: number | string, events: LearningEvent[] }
+
+const validatePayload = validator<Payload>('learning-manager')
+
+/**
+ * Adobe Learning Manager webhooks: `{accountId, events[]}`, one envelope per
+ * event. Learning events are not Adobe jobs: they are forwarded, never stored
+ * as job statuses.
+ */
+export const learningManager: SourceKind<Config> = {
+  kind: 'learning-manager',
+
+  create (config): Source {
+    const auth = config.auth
+    return {
+      name: config.name,
+      kind: 'learning-manager',
+      secretHeaders: auth.type === 'header' || auth.type === 'hmac' ? [auth.header] : [],
+      verify: (rawBody, headers) => verifyCredentials(auth, rawBody, headers),
+      parse (body) {
+        if (!validatePayload(body)) throw invalidPayload(`not a Learning Manager payload: ${describeError(validatePayload.errors)}`)
+        if (body.events.length > MAX_BATCH) throw batchTooLarge(body.events.length, MAX_BATCH)
+        return {
+          kind: 'events',
+          events: body.events.map(event => ({
+            key: event.eventId,
+            type: `com.adobe.learning-manager.${event.eventName}`,
+            time: event.timestamp === undefined ? undefined : String(event.timestamp),
+            data: body.accountId === undefined ? event : { accountId: body.accountId, ...event }
+          }))
+        }
+      },
+      ack: (accepted) => ({ received: accepted })
+    }
+  },
+
+  outputs: () => []
+}

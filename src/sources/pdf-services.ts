@@ -1,0 +1,50 @@
+import type { SourceConfig } from '../config.ts'
+import { invalidPayload } from '../errors.ts'
+import { normalizeStatus, str } from '../ingest/envelope.ts'
+import { describeError, validator } from '../schemas.ts'
+import { verifyCredentials } from '../verify/credentials.ts'
+import { dig, type Source, type SourceKind } from './source.ts'
+
+type Config = Extract<SourceConfig, { kind: 'pdf-services' }>
+interface Callback { jobID: string, statusResponse: { status: string } }
+
+const validateCallback = validator<Callback>('pdf-services')
+// Adobe blocks a client after 50 answers that are not exactly this in 10 minutes.
+const ACK = Object.freeze({ ack: 'done' })
+
+/** PDF Services CALLBACK notifier: one job per request, no event id of its own. */
+export const pdfServices: SourceKind<Config> = {
+  kind: 'pdf-services',
+
+  create (config): Source {
+    const auth = config.auth
+    return {
+      name: config.name,
+      kind: 'pdf-services',
+      secretHeaders: auth.type === 'header' || auth.type === 'hmac' ? [auth.header] : [],
+      verify: (rawBody, headers) => verifyCredentials(auth, rawBody, headers),
+      parse (body) {
+        if (!validateCallback(body)) throw invalidPayload(`not a PDF Services callback: ${describeError(validateCallback.errors)}`)
+        const status = normalizeStatus(body.statusResponse.status)
+        return {
+          kind: 'events',
+          events: [{
+            // A job announces each status once; jobID + status identifies the notification.
+            key: `${body.jobID}/${status ?? body.statusResponse.status}`,
+            type: 'com.adobe.pdf-services.job-status',
+            jobId: body.jobID,
+            status,
+            data: body
+          }]
+        }
+      },
+      ack: () => ACK
+    }
+  },
+
+  outputs (envelope) {
+    if (envelope.jobstatus !== 'succeeded') return []
+    const uri = str(dig(envelope.data, 'statusResponse', 'asset', 'downloadUri'), 16384)
+    return uri !== undefined ? [{ url: uri, name: 'output.pdf' }] : []
+  }
+}

@@ -1,0 +1,59 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { SourceConfig } from '../config.ts'
+import type { Delivery, Envelope, EventFacts } from '../ingest/envelope.ts'
+import type { PublicKeyCache } from '../verify/public-keys.ts'
+
+/** Adobe batches hold at most this many events; more is refused with 400. */
+export const MAX_BATCH = 20
+
+export interface SourceDeps {
+  keys: PublicKeyCache
+}
+
+/** What a verified, parsed body asks of the edge. */
+export type Parsed =
+  | { kind: 'events', events: EventFacts[] }
+  | { kind: 'validation', url: string }
+
+/** Something a worker downloads for a succeeded job. */
+export interface OutputRef {
+  url: string
+  /** File name hint (sanitized by the worker). */
+  name?: string
+  /** Fetch with the OAuth server-to-server token (status URLs of Firefly services). */
+  oauth?: boolean
+}
+
+/**
+ * A configured webhook source. Each kind module builds one from its config:
+ * `verify` runs on the raw bytes before anything is parsed, `parse` turns the
+ * parsed JSON into per-event facts (400/403 on a bad shape or recipient).
+ */
+export interface Source {
+  readonly name: string
+  readonly kind: SourceConfig['kind']
+  /** Header names holding secrets for this source, redacted from logs. */
+  readonly secretHeaders: readonly string[]
+  verify (rawBody: Buffer, headers: IncomingHttpHeaders): void | Promise<void>
+  parse (body: unknown, delivery: Delivery): Parsed
+  /** Response body for an accepted delivery. */
+  ack (accepted: number): unknown
+}
+
+/** One module per source kind. */
+export interface SourceKind<C extends SourceConfig = SourceConfig> {
+  readonly kind: C['kind']
+  create (config: C, deps: SourceDeps): Source
+  /** Outputs to download for a succeeded job announced by this envelope. */
+  outputs (envelope: Envelope): OutputRef[]
+}
+
+/** `obj[k1][k2]…` for plain JSON, or undefined. */
+export function dig (value: unknown, ...path: (string | number)[]): unknown {
+  let cur = value
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Record<string | number, unknown>)[p]
+  }
+  return cur
+}
