@@ -10,7 +10,7 @@ import { outputDirFor, safeFileName, withoutQuery } from '../../../workers/handl
 import { eventually, httpServer, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { envelope, eventQueue, inspectQueue, startTestWorkers, tempDir } from '../harness.ts'
 
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+type Tap = { teardown (fn: () => unknown): void }
 
 const CAP = 1000
 const FILE = randomBytes(700)
