@@ -10,7 +10,7 @@ import { JobStatusStore } from '../../src/job-status.ts'
 import { QUEUE, jobIdFor } from '../../src/queues.ts'
 import { outputDirFor } from '../../workers/handlers/outputs.ts'
 import { eventually, httpServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { REDIS_URL, destination, envelope, eventQueue, inspectQueue, lightroomEvent, tempDir } from './harness.ts'
+import { REDIS_URL, wipe, destination, envelope, eventQueue, inspectQueue, lightroomEvent, tempDir } from './harness.ts'
 
 type Tap = { teardown (fn: () => unknown): void }
 
@@ -37,6 +37,7 @@ async function spawnWorker (t: Tap, env: Record<string, string>): Promise<ChildP
       child.kill('SIGTERM')
       await exited
     }
+    if (env.QUEUE_PREFIX !== undefined) await wipe(env.QUEUE_PREFIX)
   })
   let out = ''
   let err = ''
