@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import type { GatewayConfig } from '../../src/config.ts'
 import { buildEnvelope, type Envelope, type EventFacts } from '../../src/ingest/envelope.ts'
@@ -14,15 +14,32 @@ import type { QueueName } from '../../src/queues.ts'
 import type { SourceConfig } from '../../src/config.ts'
 import { createEdgeRedis } from '../../src/redis.ts'
 import { startWorkers } from '../../workers/index.ts'
-import { REDIS_URL, httpServer } from '../helpers/index.ts'
+import { REDIS_URL, deletePrefix, httpServer } from '../helpers/index.ts'
 
 type Tap = { teardown (fn: () => unknown): void }
 
 /** Workers in this process, closed at teardown. */
 export async function startTestWorkers (t: Tap, config: GatewayConfig, log = pino({ level: 'silent' })) {
   const workers = await startWorkers(config, log)
-  t.teardown(() => workers.close())
+  t.teardown(async () => {
+    await workers.close()
+    await wipe(config.queuePrefix)
+  })
   return workers
+}
+
+/**
+ * Deletes a prefix once more after workers stopped: a worker writes queue meta
+ * and stalled-check keys until it is closed, which can be after the test's
+ * own cleanup ran.
+ */
+export async function wipe (prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL)
+  try {
+    await deletePrefix(redis, prefix)
+  } finally {
+    await redis.quit()
+  }
 }
 
 /** The edge's way onto the `events` queue. */
