@@ -140,8 +140,8 @@ t.test('parse and normalize', async t => {
 
   t.test('refusals: shape, batch size, recipient', async t => {
     t.throws(() => normalize(source, { hello: 'world' }), { statusCode: 400, code: 'AEG_INVALID_PAYLOAD' })
-    t.throws(() => normalize(source, []), { statusCode: 400 })
-    t.throws(() => normalize(source, [dgr('running'), { nope: true }]), { statusCode: 400 })
+    t.throws(() => normalize(source, []), { statusCode: 400, code: 'AEG_INVALID_PAYLOAD' })
+    t.throws(() => normalize(source, [dgr('running'), { nope: true }]), { statusCode: 400, code: 'AEG_INVALID_PAYLOAD' })
     t.throws(() => normalize(source, Array.from({ length: 21 }, () => dgr('running'))), { statusCode: 400, code: 'AEG_BATCH_TOO_LARGE' })
     t.equal(normalize(source, Array.from({ length: 20 }, () => dgr('running'))).length, 20)
     const other = dgr('succeeded')
@@ -149,7 +149,7 @@ t.test('parse and normalize', async t => {
     t.throws(() => normalize(source, [dgr('running'), other]), { statusCode: 403, code: 'AEG_RECIPIENT_MISMATCH' })
     const legacy = lightroom('succeeded')
     legacy.recipient_client_id = 'someone-else'
-    t.throws(() => normalize(source, legacy), { statusCode: 403 })
+    t.throws(() => normalize(source, legacy), { statusCode: 403, code: 'AEG_RECIPIENT_MISMATCH' })
   })
 })
 

@@ -59,7 +59,7 @@ t.test('parse and normalize', async t => {
     const oneBad = payload(3)
     delete oneBad.events[2].eventId
     for (const body of [{}, { events: [] }, { events: {} }, oneBad, { events: [{ eventId: 'x', eventName: 'has spaces' }] }]) {
-      t.throws(() => normalize(source, body), { statusCode: 400 }, JSON.stringify(body).slice(0, 80))
+      t.throws(() => normalize(source, body), { statusCode: 400, code: 'AEG_INVALID_PAYLOAD' }, JSON.stringify(body).slice(0, 80))
     }
     t.throws(() => normalize(source, payload(21)), { statusCode: 400, code: 'AEG_BATCH_TOO_LARGE' })
   })
