@@ -20,6 +20,7 @@ t.test('parse and normalize', async t => {
     t.equal(envelope!.subject, '<JOB ID>')
     t.equal(envelope!.jobstatus, 'succeeded')
     t.equal(envelope!.sourcekind, 'pdf-services')
+    t.notOk(envelope!.joberror)
     t.same(envelope!.data, fixture('pdf-services/done.json'), 'data is the callback, untouched')
   })
 
@@ -27,6 +28,7 @@ t.test('parse and normalize', async t => {
     const [envelope] = normalize(source, fixture('pdf-services/failed.json'))
     t.equal(envelope!.id, 'pdf/<JOB ID>/failed')
     t.equal(envelope!.jobstatus, 'failed')
+    t.equal(envelope!.joberror, 'INVALID_PROVIDER_NAME', 'the error code as an envelope extension')
     t.match(envelope!.data, { statusResponse: { error: { code: 'INVALID_PROVIDER_NAME', status: 400 } } })
   })
 
@@ -97,6 +99,7 @@ t.test('through the edge', async t => {
     const queued = (await events.envelopes()).find(e => e.jobid === 'job-that-failed')
     t.ok(queued)
     t.equal(queued!.jobstatus, 'failed')
+    t.equal(queued!.joberror, 'INVALID_PROVIDER_NAME')
     t.equal((queued!.data as any).statusResponse.error.code, 'INVALID_PROVIDER_NAME')
   })
 })
