@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Queue } from 'bullmq'
 import { pino } from 'pino'
 import t from 'tap'
@@ -36,8 +39,11 @@ t.test('end to end, per provider', async t => {
     res.writeHead(204).end()
   })
   const prefix = uniquePrefix()
+  const outputsDir = mkdtempSync(join(tmpdir(), 'aeg-e2e-outputs-'))
+  t.teardown(() => rmSync(outputsDir, { recursive: true, force: true }))
   const config = testConfig({
     sources,
+    outputs: { dir: outputsDir, allowHosts: [], allowHttp: false, maxBytes: 1024 * 1024, timeoutMs: 5000 },
     destinations: [{ name: 'sink', url: `${sink.url}/adobe-jobs`, secret: SINK_SECRET }]
   }, { QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url, JOB_BACKOFF_MS: '50', JOB_ATTEMPTS: '3' })
   const redis = testRedis(t, prefix) // also wipes the prefix at teardown
