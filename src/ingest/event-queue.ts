@@ -59,12 +59,13 @@ export class EventQueue {
   }
 
   async #addAtomically (envelopes: readonly Envelope[]): Promise<void> {
-    const { connection } = this.#opts
-    if (connection.status !== 'ready') throw new Error(`redis connection is ${connection.status}`)
     // BullMQ's addBulk pipelines without MULTI; its backend exposes the
     // transactional insert its flow producer uses, which is what a batch needs.
     const backend = this.queue.backend as unknown as RedisQueueBackend
-    const multi = connection.multi()
+    // The backend's client wraps the connection so its transactions carry the
+    // `runCommand` the backend's scripts are issued through (a raw ioredis MULTI lacks it).
+    const client = await backend.client
+    const multi = client.multi()
     for (const envelope of envelopes) {
       const id = jobIdFor(envelope.id)
       const job = new Job(this.queue, envelope.type, envelope, {
@@ -72,14 +73,20 @@ export class EventQueue {
         jobId: id,
         deduplication: { id, ttl: this.#opts.dedupWindowMs }
       }, id)
-      void backend.addJobToTransaction(multi as never, job.asJSON(), id)
+      void backend.addJobToTransaction(multi, job.asJSON(), id)
     }
-    const results = await multi.exec()
+    const results = await multi.exec() as [Error | null, unknown][] | null
     if (results === null) throw new Error('enqueue transaction was discarded')
     for (const [err] of results) if (err) throw err
   }
 
-  async close (): Promise<void> {
-    await this.queue.close()
+  /** Closes the queue; bounded, because BullMQ's close waits forever on a connection that was cut. */
+  async close (timeoutMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.queue.close().catch(() => {}),
+      new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+    ])
+    clearTimeout(timer)
   }
 }
