@@ -7,6 +7,8 @@ export interface StatusEntry {
   eventId: string
   source: string
   time: string
+  /** The provider's error code, for a failed job that reported one. */
+  error?: string
 }
 
 /** What became of one output of a job (URL recorded without its query string: those are pre-signed secrets). */

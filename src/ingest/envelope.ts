@@ -16,6 +16,8 @@ export interface Envelope {
   jobid?: string
   jobstatus?: string
   statusurl?: string
+  /** The provider's error code for a failed job (e.g. PDF Services `INVALID_PROVIDER_NAME`). */
+  joberror?: string
   receivedat: string
   retrycount?: number
   deliveryid: string
@@ -39,6 +41,8 @@ export interface EventFacts {
   jobId?: string
   status?: string
   statusUrl?: string
+  /** The provider's error code when the job failed. */
+  error?: string
   data: unknown
 }
 
@@ -101,6 +105,7 @@ export function buildEnvelope (delivery: Delivery, kind: SourceConfig['kind'], f
   }
   if (facts.status !== undefined) envelope.jobstatus = facts.status
   if (facts.statusUrl !== undefined) envelope.statusurl = facts.statusUrl
+  if (facts.error !== undefined) envelope.joberror = facts.error
   if (retrycount !== undefined) envelope.retrycount = retrycount
   if (!validateEnvelope(envelope)) throw invalidPayload(`event cannot be normalized: ${describeError(validateEnvelope.errors, 'envelope')}`)
   return envelope

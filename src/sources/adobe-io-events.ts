@@ -74,16 +74,19 @@ export const adobeIoEvents: SourceKind<Config> = {
 }
 
 function toFacts (event: Event, delivery: Delivery, single: boolean): EventFacts {
+  // Adobe repeats the event id and code in headers; they only describe a single-event body.
   const headerId = single ? str(delivery.headers['x-adobe-event-id']) : undefined
+  const headerCode = single ? str(delivery.headers['x-adobe-event-code'], 200) : undefined
   if ('specversion' in event) {
     const value = dig(event, 'data', 'value')
     const type = event.type as string
     return {
-      key: str(event.eventid) ?? headerId ?? (event.id as string),
+      // Webhooks spell it `eventid`; journal-shaped CloudEvents (InDesign) `event_id`.
+      key: str(event.eventid) ?? str(event.event_id) ?? headerId ?? (event.id as string),
       type,
       time: str(event.time),
       jobId: str(dig(value, 'job_id')) ?? str(dig(value, 'jobId')),
-      status: normalizeStatus(dig(value, 'status')) ?? statusFromType(type),
+      status: normalizeStatus(dig(value, 'status')) ?? statusFromState(dig(value, 'state')) ?? statusFromState(type),
       statusUrl: str(dig(value, 'status_url'), 4096) ?? str(dig(value, 'statusUrl'), 4096),
       data: event
     }
@@ -91,7 +94,8 @@ function toFacts (event: Event, delivery: Delivery, single: boolean): EventFacts
   if ('event_id' in event) {
     const header = dig(event, 'event', 'header')
     const body = dig(event, 'event', 'body')
-    const eventCode = str(dig(header, 'eventCode')) ?? str(dig(header, '_adobeio', 'eventCode')) ?? str(dig(event, 'event', '@type'), 200) ?? 'event'
+    const eventCode = str(dig(header, 'eventCode'), 200) ?? str(dig(header, '_adobeio', 'eventCode'), 200) ??
+      headerCode ?? str(dig(event, 'event', '@type'), 200) ?? 'event'
     return {
       key: event.event_id as string,
       type: typeFromEventCode(eventCode),
@@ -104,7 +108,7 @@ function toFacts (event: Event, delivery: Delivery, single: boolean): EventFacts
   }
   return {
     key: headerId ?? (event['@id'] as string),
-    type: typeFromEventCode(event['@type'] as string),
+    type: typeFromEventCode(headerCode ?? xdmEventCode(event)),
     time: str(event['activitystreams:published']),
     data: event
   }
@@ -116,6 +120,20 @@ function typeFromEventCode (code: string): string {
   return job ? `com.adobe.${job[1]}.job-status` : `com.adobe.io-events.${code}`
 }
 
+/**
+ * The event code of an XDM event when no `x-adobe-event-code` header says it:
+ * `xdmCreated` on an `xdmAsset` is Creative Cloud's `asset_created`.
+ */
+function xdmEventCode (event: Event): string {
+  const verb = String(event['@type'])
+  const object = str(event['xdmEventEnvelope:objectType'], 100)
+  if (!/^xdm[A-Z]/.test(verb)) return verb
+  const action = verb.slice(3).replace(/[A-Z]/g, (c, i: number) => (i > 0 ? '_' : '') + c.toLowerCase())
+  return object !== undefined && /^xdm[A-Z]\w*$/.test(object)
+    ? `${object.slice(3).replace(/[A-Z]/g, (c, i: number) => (i > 0 ? '_' : '') + c.toLowerCase())}_${action}`
+    : action
+}
+
 /** Overall status of a Lightroom/Photoshop job from its outputs: failed if any failed. */
 function statusFromOutputs (outputs: unknown): string | undefined {
   if (!Array.isArray(outputs) || outputs.length === 0) return undefined
@@ -125,9 +143,21 @@ function statusFromOutputs (outputs: unknown): string | undefined {
   return 'running'
 }
 
-/** InDesign announces job states in the event type: `…job.succeeded`, `…job_failed`. */
-function statusFromType (type: string): string | undefined {
-  const last = type.split(/[.:/]/).pop() ?? ''
-  const word = /(?:^|_)(succeeded|completed|done|failed|running|started|queued|pending|cancelled|canceled)$/.exec(last.toLowerCase())
-  return word ? normalizeStatus(word[1]) : undefined
+/** Job-level states, as InDesign names them in `type` and `data.value.state`. */
+const JOB_STATES = new Set(['queued', 'not_started', 'pending', 'submitted', 'running', 'in_progress', 'processing',
+  'completed', 'complete', 'succeeded', 'success', 'done', 'failed', 'failure', 'error', 'cancelled', 'canceled'])
+
+/**
+ * A job status from a state word (`COMPLETED`, `…job.succeeded`, `job_failed`).
+ * InDesign also streams per-step states (`ASSET_DOWNLOAD_FAILED`,
+ * `ENGINE_PROCESSING_COMPLETED`): the job itself is still running then, and
+ * only the job-level `COMPLETED`/`FAILED` that follows is terminal.
+ */
+function statusFromState (raw: unknown): string | undefined {
+  if (typeof raw !== 'string' || raw === '' || raw.length > 256) return undefined
+  const last = (raw.split(/[.:/]/).pop() ?? '').toLowerCase().replace(/-/g, '_')
+  const word = last.replace(/^job_/, '')
+  if (JOB_STATES.has(word)) return normalizeStatus(word)
+  if (/^[a-z]+(_[a-z]+)*_(started|completed|succeeded|failed)$/.test(last)) return 'running'
+  return undefined
 }

@@ -6,7 +6,7 @@ import { verifyCredentials } from '../verify/credentials.ts'
 import { dig, type Source, type SourceKind } from './source.ts'
 
 type Config = Extract<SourceConfig, { kind: 'pdf-services' }>
-interface Callback { jobID: string, statusResponse: { status: string } }
+interface Callback { jobID: string, statusResponse: { status: string, error?: { code?: string } } }
 
 const validateCallback = validator<Callback>('pdf-services')
 // Adobe blocks a client after 50 answers that are not exactly this in 10 minutes.
@@ -34,6 +34,7 @@ export const pdfServices: SourceKind<Config> = {
             type: 'com.adobe.pdf-services.job-status',
             jobId: body.jobID,
             status,
+            error: str(body.statusResponse.error?.code, 256),
             data: body
           }]
         }

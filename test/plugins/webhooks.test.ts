@@ -275,7 +275,7 @@ t.test('x-adobe-event-id header is the dedup key of a single event without its o
   t.equal((await post(body, headers)).statusCode, 200)
   const [job] = await queue.getJobs(['waiting'])
   t.equal(job?.data.id, 'lightroom/hdr-1')
-  t.equal(job?.data.type, 'com.adobe.io-events.xdmCreated')
+  t.equal(job?.data.type, 'com.adobe.io-events.asset_created')
 })
 
 t.test('key server faults answer 503 (retriable), never 2xx, logged once', async t => {

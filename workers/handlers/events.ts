@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { DestinationConfig, GatewayConfig } from '../../src/config.ts'
 import type { Envelope } from '../../src/ingest/envelope.ts'
 import { jobOptions } from '../../src/ingest/event-queue.ts'
-import { UNKNOWN_STATUS, type JobStatusStore } from '../../src/job-status.ts'
+import { UNKNOWN_STATUS, type JobStatusStore, type StatusEntry } from '../../src/job-status.ts'
 import { jobIdFor } from '../../src/queues.ts'
 import { sourceKind, type OutputRef } from '../../src/sources/index.ts'
 
@@ -59,7 +59,9 @@ export function eventsHandler (deps: EventsHandlerDeps) {
     // Learning Manager events are not Adobe jobs: forwarded, never stored as statuses.
     let status: string | undefined
     if (envelope.jobid !== undefined && envelope.sourcekind !== 'learning-manager') {
-      status = await store.record(envelope.jobid, { status: envelope.jobstatus ?? UNKNOWN_STATUS, eventId: envelope.id, source, time: envelope.time })
+      const entry: StatusEntry = { status: envelope.jobstatus ?? UNKNOWN_STATUS, eventId: envelope.id, source, time: envelope.time }
+      if (envelope.joberror !== undefined) entry.error = envelope.joberror
+      status = await store.record(envelope.jobid, entry)
     }
 
     const destinations = config.destinations.filter(d => destinationMatches(d, envelope))
