@@ -4,9 +4,11 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from './config.ts'
 import { EventQueue } from './ingest/event-queue.ts'
 import { ValidationChallenge } from './ingest/validation-challenge.ts'
+import { JobStatusStore } from './job-status.ts'
 import { loggerOptions } from './logger.ts'
 import errorHandler from './plugins/error-handler.ts'
 import health from './plugins/health.ts'
+import jobs from './plugins/jobs.ts'
 import webhooks from './plugins/webhooks.ts'
 import { createEdgeRedis } from './redis.ts'
 import { createSources } from './sources/index.ts'
@@ -82,6 +84,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
     challenge,
     bodyLimit: config.bodyLimit
   })
+  await app.register(jobs, { store: new JobStatusStore(redis, config.queuePrefix) })
   return app
 }
 
