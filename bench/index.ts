@@ -22,7 +22,7 @@ import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { jobIdFor } from '../src/queues.ts'
 import { destinationServer, keyServer, signingKeys } from './peers.ts'
-import { signedDeliveries, singleEvent, type SignedDelivery } from './signing.ts'
+import { signedDeliveries, type SignedDelivery } from './signing.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -34,6 +34,11 @@ const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 10)
 const SINGLES = Number(process.env.BENCH_SINGLES ?? 80_000)
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 6_000)
 const BATCH_SIZE = 20
+/** BENCH_ROWS=1,3 runs only those rows (while working on one); all by default. */
+const ROWS = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5').split(',').map(r => r.trim()))
+const runs = (row: string) => ROWS.has(row)
+/** BENCH_PROFILE=<dir> writes a CPU profile of each child process there. */
+const PROFILE_DIR = process.env.BENCH_PROFILE
 const SOURCE = 'adobe'
 const PATH = `/webhooks/${SOURCE}`
 
@@ -51,7 +56,8 @@ const devNull = openSync('/dev/null', 'w')
 
 /** Starts `node --import tsx <file>` with `env`, resolves once it reported ready over IPC. */
 async function startChild (file: string, env: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, file)], {
+  const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(ROOT, file)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     // Logs go to /dev/null: their cost (serialization, write) stays in the measurement.
@@ -98,15 +104,15 @@ interface LoadOptions {
   seconds: number
   connections: number
   /** Each request takes the next delivery (unique event ids); the run stops when they are used up. */
-  pool?: { deliveries: SignedDelivery[], next: number }
-  fixed?: { body: Buffer, headers: Record<string, string> }
+  pool?: { deliveries: SignedDelivery[], next: number, cycle?: boolean }
   overallRate?: number
   onSend?: (delivery: SignedDelivery) => void
 }
 
 async function load (opts: LoadOptions): Promise<LoadResult> {
   const { pool } = opts
-  const remaining = pool ? pool.deliveries.length - pool.next : 0
+  const remaining = pool && !pool.cycle ? pool.deliveries.length - pool.next : Infinity
+  if (remaining < opts.connections) throw new Error('out of signed bodies: raise BENCH_SINGLES / BENCH_BATCHES')
   const latencies: number[] = []
   let finish!: (err: unknown, result: autocannon.Result) => void
   const done = new Promise<autocannon.Result>((resolve, reject) => { finish = (err, result) => err ? reject(err) : resolve(result) })
@@ -114,18 +120,19 @@ async function load (opts: LoadOptions): Promise<LoadResult> {
     url: `http://127.0.0.1:${opts.port}`,
     connections: opts.connections,
     duration: opts.seconds,
-    ...(pool ? { maxOverallRequests: remaining } : {}),
+    ...(remaining !== Infinity ? { maxOverallRequests: remaining } : {}),
     ...(opts.overallRate ? { overallRate: opts.overallRate, ignoreCoordinatedOmission: true } : {}),
     timeout: 10,
     requests: [{
       method: 'POST',
       path: PATH,
-      ...(opts.fixed ? { body: opts.fixed.body, headers: opts.fixed.headers } : {}),
       ...(pool
         ? {
             setupRequest: (req: autocannon.Request) => {
-              // Past the end (only the last in-flight stragglers): resend the last one.
-              const delivery = pool.deliveries[Math.min(pool.next++, pool.deliveries.length - 1)]!
+              // Cycling is for the bare route (it keeps nothing); otherwise past the
+              // end (only in-flight stragglers) the last one is resent.
+              const i = pool.next++
+              const delivery = pool.deliveries[pool.cycle ? i % pool.deliveries.length : Math.min(i, pool.deliveries.length - 1)]!
               opts.onSend?.(delivery)
               return { ...req, body: delivery.body, headers: delivery.headers }
             }
@@ -235,7 +242,7 @@ async function main () {
 
   let t = Date.now()
   const singles = await signedDeliveries(keys, { count: SINGLES, perDelivery: 1, runId, sourceName: SOURCE })
-  const batches = await signedDeliveries(keys, { count: BATCHES, perDelivery: BATCH_SIZE, runId, sourceName: SOURCE })
+  const batches = runs('4') ? await signedDeliveries(keys, { count: BATCHES, perDelivery: BATCH_SIZE, runId, sourceName: SOURCE }) : []
   say(`# signed ${SINGLES} single and ${BATCHES} batch bodies in ${((Date.now() - t) / 1000).toFixed(1)} s`)
 
   const gatewayConfig = join(tmp, 'gateway.config.json')
@@ -254,26 +261,27 @@ async function main () {
     ADMIN_AUTH: 'off'
   })
 
-  const warm = async (port: number, pool?: LoadOptions['pool'], fixed?: LoadOptions['fixed']) => {
-    if (WARMUP_SECONDS > 0) await load({ port, seconds: WARMUP_SECONDS, connections: CONNECTIONS, pool, fixed })
+  const warm = async (port: number, pool: LoadOptions['pool']) => {
+    if (WARMUP_SECONDS > 0) await load({ port, seconds: WARMUP_SECONDS, connections: CONNECTIONS, pool })
   }
   const pooled = (deliveries: SignedDelivery[]) => ({ deliveries, next: 0 })
 
   try {
-    // 1 — bare Fastify
-    {
-      const fixed = { body: Buffer.from(JSON.stringify(singleEvent(`${runId}-bare`))), headers: { 'content-type': 'application/json' } }
+    // 1 — bare Fastify, sent the very same signed requests (so the load
+    // generator does the same work per request in every row)
+    if (runs('1')) {
       const server = await startChild('bench/servers/bare.ts', {})
       try {
-        await warm(server.port, undefined, fixed)
-        const r = await load({ port: server.port, seconds: SECONDS, connections: CONNECTIONS, fixed })
+        const pool = { deliveries: singles, next: 0, cycle: true }
+        await warm(server.port, pool)
+        const r = await load({ port: server.port, seconds: SECONDS, connections: CONNECTIONS, pool })
         rows.push({ name: '1 bare Fastify POST → 200', rate: r.ok / r.seconds, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: undefined, errors: r.errors, bytesPerEvent: undefined })
         notes.push(`row 1: ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}`)
       } finally { await server.close() }
     }
 
     // 2 — naive edge
-    {
+    if (runs('2')) {
       const prefix = prefixOf('r2')
       const server = await startChild('bench/baselines/naive-edge.ts', { REDIS_URL, QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keyHost.url })
       try {
@@ -291,7 +299,7 @@ async function main () {
 
     // 3 — gateway, single events
     let gatewayRate = 0
-    {
+    if (runs('3')) {
       const prefix = prefixOf('r3')
       const server = await startChild('bench/servers/gateway.ts', gatewayEnv('r3'))
       try {
@@ -309,7 +317,7 @@ async function main () {
     }
 
     // 4 — gateway, batches of 20
-    {
+    if (runs('4')) {
       const prefix = prefixOf('r4')
       const server = await startChild('bench/servers/gateway.ts', gatewayEnv('r4'))
       try {
@@ -326,7 +334,10 @@ async function main () {
     }
 
     // 5 — end to end at half of row 3's rate
-    rows.push(await endToEnd({ rate: Math.max(1, Math.round(gatewayRate / 2)), singles, destination, env: gatewayEnv('r5'), redis, notes }))
+    if (runs('5')) {
+      const rate = Number(process.env.BENCH_E2E_RATE ?? 0) || Math.round(gatewayRate / 2)
+      rows.push(await endToEnd({ rate: Math.max(1, rate), singles, destination, env: gatewayEnv('r5'), redis, notes }))
+    }
   } finally {
     killAll()
     await keyHost.close()

@@ -37,7 +37,9 @@ export class EventQueue {
 
   constructor (opts: EventQueueOptions) {
     this.#opts = opts
-    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix, skipWaitingForReady: true })
+    // The edge connection has no offline queue, so BullMQ's boot-time INFO (its
+    // version check) would fail while connecting and leave the queue unusable.
+    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix, skipWaitingForReady: true, skipVersionCheck: true })
     // The queue's own 'error' events (lost connection) are answered per request as 503.
     this.queue.on('error', () => {})
     this.#jobOpts = jobOptions(opts.attempts, opts.backoffMs)
@@ -64,7 +66,10 @@ export class EventQueue {
     // BullMQ's addBulk pipelines without MULTI; its backend exposes the
     // transactional insert its flow producer uses, which is what a batch needs.
     const backend = this.queue.backend as unknown as RedisQueueBackend
-    const multi = connection.multi()
+    // BullMQ's wrapped client: its MULTI knows the queue's Lua scripts (`runCommand`);
+    // a raw ioredis multi does not.
+    const client = await backend.client
+    const multi = client.multi()
     for (const envelope of envelopes) {
       const id = jobIdFor(envelope.id)
       const job = new Job(this.queue, envelope.type, envelope, {
