@@ -14,7 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { openSync, mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs'
+import { openSync, mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,12 +27,15 @@ import { signedDeliveries, type SignedDelivery } from './signing.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+/** Autocannon runs whole seconds. */
+const ROUND_SECONDS = Math.max(1, Math.round(SECONDS / ROUNDS))
 const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 10)
 /** Signed bodies are prepared up front (RSA signing is the slow part); a row stops early if it runs out. */
-const SINGLES = Number(process.env.BENCH_SINGLES ?? 80_000)
-const BATCHES = Number(process.env.BENCH_BATCHES ?? 6_000)
+const SINGLES = Number(process.env.BENCH_SINGLES ?? 120_000)
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 12_000)
 const BATCH_SIZE = 20
 /** BENCH_ROWS=1,3 runs only those rows (while working on one); all by default. */
 const ROWS = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5').split(',').map(r => r.trim()))
@@ -50,7 +53,18 @@ const children = new Set<ChildProcess>()
 
 // ---------------------------------------------------------------- processes
 
-interface Child { port: number, close (): Promise<void> }
+interface Child { port: number, pid: number, close (): Promise<void> }
+
+/** User + system CPU time of a process so far, in ms (Linux /proc; 0 elsewhere). */
+function cpuMs (pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 Hz).
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return 0
+  }
+}
 
 const devNull = openSync('/dev/null', 'w')
 
@@ -71,6 +85,7 @@ async function startChild (file: string, env: Record<string, string>): Promise<C
   })
   return {
     port,
+    pid: child.pid!,
     close: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return
       const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
@@ -206,6 +221,13 @@ async function bytesPerEvent (redis: Redis, prefix: string, jobIds: string[], wi
   return sum / found + waitShare
 }
 
+/** Redis server CPU (user + sys) so far, in ms; counts every client of this Redis. */
+async function redisCpuMs (redis: Redis): Promise<number> {
+  const info = await redis.info('cpu')
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0)
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000
+}
+
 async function usedMemory (redis: Redis): Promise<number> {
   const info = await redis.info('memory')
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
@@ -238,7 +260,7 @@ async function main () {
   const redisVersion = /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? '?'
   say(`# aeg bench ${new Date().toISOString()}`)
   say(`# machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, Redis ${redisVersion} at ${REDIS_URL}`)
-  say(`# ${SECONDS} s per row after ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections (row 5: ${E2E_CONNECTIONS}), run ${runId}`)
+  say(`# rows 1–4: ${ROUND_SECONDS * ROUNDS} s each in ${ROUNDS} interleaved rounds after ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections; row 5: ${SECONDS} s, ${E2E_CONNECTIONS} connections; run ${runId}`)
 
   let t = Date.now()
   const singles = await signedDeliveries(keys, { count: SINGLES, perDelivery: 1, runId, sourceName: SOURCE })
@@ -261,77 +283,80 @@ async function main () {
     ADMIN_AUTH: 'off'
   })
 
-  const warm = async (port: number, pool: LoadOptions['pool']) => {
-    if (WARMUP_SECONDS > 0) await load({ port, seconds: WARMUP_SECONDS, connections: CONNECTIONS, pool })
+  // Rows 1–4 run interleaved: every server is up for the whole phase and each
+  // gets ROUNDS turns of SECONDS/ROUNDS, so a burst of background load on this
+  // machine hits all of them alike and the ratios stay comparable.
+  interface Measured {
+    key: string
+    name: string
+    unit: string
+    perRequest: number
+    server: Child
+    pool: NonNullable<LoadOptions['pool']>
+    prefix?: string
+    jobIdOf?: (envelopeId: string) => string
+    total: { ok: number, seconds: number, errors: number, latencies: number[], statusCodes: Record<string, number>, cpuMs: number, loadCpuMs: number, redisCpuMs: number, firstMeasured: number }
   }
-  const pooled = (deliveries: SignedDelivery[]) => ({ deliveries, next: 0 })
+  const measured: Measured[] = []
+  const add = async (key: string, name: string, file: string, env: Record<string, string>, extra: Partial<Measured> & Pick<Measured, 'pool'>) => {
+    if (!runs(key)) return
+    const server = await startChild(file, env)
+    measured.push({ key, name, unit: 'req/s', perRequest: 1, server, ...extra, total: { ok: 0, seconds: 0, errors: 0, latencies: [], statusCodes: {}, cpuMs: 0, loadCpuMs: 0, redisCpuMs: 0, firstMeasured: 0 } })
+  }
 
   try {
     // 1 — bare Fastify, sent the very same signed requests (so the load
     // generator does the same work per request in every row)
-    if (runs('1')) {
-      const server = await startChild('bench/servers/bare.ts', {})
-      try {
-        const pool = { deliveries: singles, next: 0, cycle: true }
-        await warm(server.port, pool)
-        const r = await load({ port: server.port, seconds: SECONDS, connections: CONNECTIONS, pool })
-        rows.push({ name: '1 bare Fastify POST → 200', rate: r.ok / r.seconds, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: undefined, errors: r.errors, bytesPerEvent: undefined })
-        notes.push(`row 1: ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}`)
-      } finally { await server.close() }
-    }
+    await add('1', '1 bare Fastify POST → 200', 'bench/servers/bare.ts', {}, { pool: { deliveries: singles, next: 0, cycle: true } })
+    // 2 — the naive edge
+    await add('2', '2 naive edge (RSA + queue.add)', 'bench/baselines/naive-edge.ts',
+      { REDIS_URL, QUEUE_PREFIX: prefixOf('r2'), ADOBE_PUBLIC_KEY_BASE_URL: keyHost.url },
+      { pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r2'), jobIdOf: id => id.slice(SOURCE.length + 1) })
+    // 3 — the gateway, single events (each its own event id)
+    await add('3', '3 gateway, RSA, single events', 'bench/servers/gateway.ts', gatewayEnv('r3'),
+      { pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r3'), jobIdOf: id => jobIdFor(id) })
+    // 4 — the gateway, batches of 20
+    await add('4', `4 gateway, RSA, batches of ${BATCH_SIZE}`, 'bench/servers/gateway.ts', gatewayEnv('r4'),
+      { pool: { deliveries: batches, next: 0 }, prefix: prefixOf('r4'), jobIdOf: id => jobIdFor(id), unit: 'events/s', perRequest: BATCH_SIZE })
 
-    // 2 — naive edge
-    if (runs('2')) {
-      const prefix = prefixOf('r2')
-      const server = await startChild('bench/baselines/naive-edge.ts', { REDIS_URL, QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keyHost.url })
-      try {
-        const pool = pooled(singles)
-        await warm(server.port, pool)
-        const first = pool.next
-        const mem0 = await usedMemory(redis)
-        const r = await load({ port: server.port, seconds: SECONDS, connections: CONNECTIONS, pool })
-        const accepted = singles.slice(first, first + r.ok).map(d => d.eventIds[0]!.slice(SOURCE.length + 1))
-        const bytes = await bytesPerEvent(redis, prefix, accepted, false)
-        rows.push({ name: '2 naive edge (RSA + queue.add)', rate: r.ok / r.seconds, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: undefined, errors: r.errors, bytesPerEvent: bytes })
-        notes.push(`row 2: ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}, used_memory delta/event ${((await usedMemory(redis) - mem0) / Math.max(1, r.ok)).toFixed(0)} B${pool.next >= singles.length ? ' (ran out of signed bodies: raise BENCH_SINGLES)' : ''}`)
-      } finally { await server.close() }
+    for (const m of measured) {
+      if (WARMUP_SECONDS > 0) await load({ port: m.server.port, seconds: WARMUP_SECONDS, connections: CONNECTIONS, pool: m.pool })
+      m.total.firstMeasured = m.pool.next
     }
-
-    // 3 — gateway, single events
-    let gatewayRate = 0
-    if (runs('3')) {
-      const prefix = prefixOf('r3')
-      const server = await startChild('bench/servers/gateway.ts', gatewayEnv('r3'))
-      try {
-        const pool = pooled(singles)
-        await warm(server.port, pool)
-        const first = pool.next
-        const mem0 = await usedMemory(redis)
-        const r = await load({ port: server.port, seconds: SECONDS, connections: CONNECTIONS, pool })
-        gatewayRate = r.ok / r.seconds
-        const accepted = singles.slice(first, first + r.ok).map(d => jobIdFor(d.eventIds[0]!))
-        const bytes = await bytesPerEvent(redis, prefix, accepted, true)
-        rows.push({ name: '3 gateway, RSA, single events', rate: gatewayRate, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: undefined, errors: r.errors, bytesPerEvent: bytes })
-        notes.push(`row 3: ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}, used_memory delta/event ${((await usedMemory(redis) - mem0) / Math.max(1, r.ok)).toFixed(0)} B${pool.next >= singles.length ? ' (ran out of signed bodies: raise BENCH_SINGLES)' : ''}`)
-      } finally { await server.close() }
+    const mem0 = await usedMemory(redis)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const m of measured) {
+        if (!m.pool.cycle && m.pool.deliveries.length - m.pool.next < CONNECTIONS) continue
+        const cpu0 = cpuMs(m.server.pid)
+        const own0 = process.cpuUsage()
+        const redis0 = await redisCpuMs(redis)
+        const r = await load({ port: m.server.port, seconds: ROUND_SECONDS, connections: CONNECTIONS, pool: m.pool })
+        m.total.cpuMs += cpuMs(m.server.pid) - cpu0
+        const own = process.cpuUsage(own0)
+        m.total.loadCpuMs += (own.user + own.system) / 1000
+        m.total.redisCpuMs += await redisCpuMs(redis) - redis0
+        m.total.ok += r.ok
+        m.total.seconds += r.seconds
+        m.total.errors += r.errors
+        for (const v of r.latencies) m.total.latencies.push(v)
+        for (const [code, n] of Object.entries(r.statusCodes)) m.total.statusCodes[code] = (m.total.statusCodes[code] ?? 0) + n
+      }
     }
-
-    // 4 — gateway, batches of 20
-    if (runs('4')) {
-      const prefix = prefixOf('r4')
-      const server = await startChild('bench/servers/gateway.ts', gatewayEnv('r4'))
-      try {
-        const pool = pooled(batches)
-        await warm(server.port, pool)
-        const first = pool.next
-        const mem0 = await usedMemory(redis)
-        const r = await load({ port: server.port, seconds: SECONDS, connections: CONNECTIONS, pool })
-        const accepted = batches.slice(first, first + r.ok).flatMap(d => d.eventIds.map(id => jobIdFor(id)))
-        const bytes = await bytesPerEvent(redis, prefix, accepted, true)
-        rows.push({ name: `4 gateway, RSA, batches of ${BATCH_SIZE}`, rate: r.ok * BATCH_SIZE / r.seconds, unit: 'events/s', ack: latencyFigures(r.latencies), e2e: undefined, errors: r.errors, bytesPerEvent: bytes })
-        notes.push(`row 4: ${r.ok} batches ok in ${r.seconds} s (${(r.ok / r.seconds).toFixed(0)} req/s), status ${JSON.stringify(r.statusCodes)}, used_memory delta/event ${((await usedMemory(redis) - mem0) / Math.max(1, r.ok * BATCH_SIZE)).toFixed(0)} B${pool.next >= batches.length ? ' (ran out of signed bodies: raise BENCH_BATCHES)' : ''}`)
-      } finally { await server.close() }
+    const memDelta = await usedMemory(redis) - mem0
+    let queued = 0
+    for (const m of measured) {
+      const t = m.total
+      const sent = m.pool.cycle ? [] : m.pool.deliveries.slice(t.firstMeasured, m.pool.next)
+      const bytes = m.prefix && m.jobIdOf ? await bytesPerEvent(redis, m.prefix, sent.flatMap(d => d.eventIds).map(m.jobIdOf), m.key !== '2') : undefined
+      if (m.prefix) queued += t.ok * m.perRequest
+      const perReq = (cpu: number) => (cpu * 1000 / Math.max(1, t.ok)).toFixed(0)
+      rows.push({ name: m.name, rate: t.ok * m.perRequest / t.seconds, unit: m.unit, ack: latencyFigures(t.latencies), e2e: undefined, errors: t.errors, bytesPerEvent: bytes })
+      notes.push(`row ${m.key}: ${t.ok} requests ok in ${t.seconds.toFixed(1)} s, status ${JSON.stringify(t.statusCodes)}, CPU µs/request: server ${perReq(t.cpuMs)}, Redis ${perReq(t.redisCpuMs)}, load generator ${perReq(t.loadCpuMs)}` +
+        (!m.pool.cycle && m.pool.next >= m.pool.deliveries.length ? ' (ran out of signed bodies: raise BENCH_SINGLES / BENCH_BATCHES)' : ''))
     }
+    if (queued > 0) notes.push(`rows 2–4: Redis used_memory grew ${(memDelta / 1048576).toFixed(1)} MiB for ${queued} queued events (${(memDelta / queued).toFixed(0)} B/event, includes other clients of this Redis)`)
+    for (const m of measured) await m.server.close()
+    const gatewayRate = rows.find(r => r.name.startsWith('3'))?.rate ?? 0
 
     // 5 — end to end at half of row 3's rate
     if (runs('5')) {
