@@ -73,7 +73,11 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
   app.addHook('onClose', async () => {
     challenge.close()
     await eventQueue.close()
-    if (ownsRedis) await redis.quit().catch(() => redis.disconnect())
+    // QUIT would wait in the offline queue for a connection that may never come.
+    if (ownsRedis) {
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
+      else redis.disconnect()
+    }
   })
 
   await app.register(errorHandler, { bodyLimit: config.bodyLimit })

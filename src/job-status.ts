@@ -140,8 +140,13 @@ export class JobStatusStore {
   }
 
   /** The job's status document, or undefined when it is unknown (or expired). */
+  /** False while the connection is down: readers answer 503 at once instead of waiting. */
+  get available (): boolean {
+    return this.#redis.status === 'ready'
+  }
+
   async get (jobId: string): Promise<JobStatus | undefined> {
-    const [hash, history, outputs] = this.#keys(jobId)
+    const [hash, history, , outputs] = this.#keys(jobId)
     const results = await this.#redis.multi().hgetall(hash).lrange(history, 0, -1).hvals(outputs).exec()
     if (results === null) throw new Error('job status read was discarded')
     for (const [err] of results) if (err) throw err

@@ -6,15 +6,20 @@ import { Redis, type RedisOptions } from 'ioredis'
  * Adobe's 10 s budget. It reconnects by itself when Redis returns.
  */
 export function createEdgeRedis (url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
+  const redis = new Redis(url, {
+    // Buffered only until the first connect: BullMQ sends its setup commands at
+    // construction time. From then on a command during an outage fails at once.
+    enableOfflineQueue: true,
+    // Commands in flight when a connection drops are replayed on reconnect rather
+    // than failed: the request itself is bounded by the ack budget.
+    maxRetriesPerRequest: null,
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    // BullMQ reads this to skip its own version check on every new Queue.
     connectionName: 'aeg-edge',
     ...options
   })
+  redis.once('ready', () => { redis.options.enableOfflineQueue = false })
+  return redis
 }
 
 /**

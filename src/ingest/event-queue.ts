@@ -61,9 +61,7 @@ export class EventQueue {
 
   constructor (opts: EventQueueOptions) {
     this.#opts = opts
-    // The edge connection has no offline queue, so BullMQ's boot-time INFO (its
-    // version check) would fail while connecting and leave the queue unusable.
-    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix, skipWaitingForReady: true, skipVersionCheck: true })
+    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix, skipWaitingForReady: true })
     // The queue's own 'error' events (lost connection) are answered per request as 503.
     this.queue.on('error', () => {})
     this.#jobOpts = jobOptions(opts.attempts, opts.backoffMs)
@@ -91,8 +89,6 @@ export class EventQueue {
    * only when the results of its own commands came back without error.
    */
   async #addAtomically (envelopes: readonly Envelope[]): Promise<void> {
-    const { connection } = this.#opts
-    if (connection.status !== 'ready') throw new Error(`redis connection is ${connection.status}`)
     const jobs = envelopes.map(envelope => {
       const id = jobIdFor(envelope.id)
       const job = new Job(this.queue, envelope.type, envelope, {
@@ -122,20 +118,26 @@ export class EventQueue {
       // BullMQ's addBulk pipelines without MULTI; its backend exposes the
       // transactional insert its flow producer uses, which is what a batch needs.
       const backend = this.queue.backend as unknown as RedisQueueBackend
-      // BullMQ's wrapped client: its MULTI knows the queue's Lua scripts (`runCommand`);
-      // a raw ioredis multi does not.
+      // The backend's client wraps the connection so its transactions carry the
+      // `runCommand` the backend's scripts are issued through (a raw ioredis MULTI lacks it).
       const client = await backend.client
       const multi = client.multi()
-      for (const job of group.jobs) void backend.addJobToTransaction(multi as never, job.json, job.id)
-      const results = await multi.exec()
+      for (const job of group.jobs) void backend.addJobToTransaction(multi, job.json, job.id)
+      const results = await multi.exec() as [Error | null, unknown][] | null
       if (results === null) throw new Error('enqueue transaction was discarded')
-      group.resolve(results as [Error | null, unknown][])
+      group.resolve(results)
     } catch (err) {
       group.reject(err)
     }
   }
 
-  async close (): Promise<void> {
-    await this.queue.close()
+  /** Closes the queue; bounded, because BullMQ's close waits forever on a connection that was cut. */
+  async close (timeoutMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.queue.close().catch(() => {}),
+      new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+    ])
+    clearTimeout(timer)
   }
 }

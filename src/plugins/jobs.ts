@@ -11,6 +11,7 @@ export default async function jobs (app: FastifyInstance, opts: { store: JobStat
     if (jobId.length > MAX_JOB_ID_LENGTH) throw jobNotFound(jobId.slice(0, 64) + '…')
     let status
     try {
+      if (!opts.store.available) throw new Error('redis connection is not ready')
       status = await opts.store.get(jobId)
     } catch (err) {
       throw new GatewayError(503, 'AEG_STORE_UNAVAILABLE', 'job status store cannot be read right now; retry later', { cause: err, retryAfter: 5, logLevel: 'warn' })

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { pino, type Logger } from 'pino'
 import { buildApp, type AppDeps } from '../../src/app.ts'
@@ -67,9 +68,10 @@ export function testConfig (file: Partial<GatewayFileConfig> & Pick<GatewayFileC
 }
 
 /** A ready app (inject-able), closed at teardown. */
-export async function buildTestApp (t: Tap, config: GatewayConfig, deps: AppDeps = {}) {
+export async function buildTestApp (t: Tap, config: GatewayConfig, deps: AppDeps = {}, configure?: (app: FastifyInstance) => void) {
   const app = await buildApp(config, { logger: pino({ level: 'silent' }), ...deps })
   t.teardown(() => app.close())
+  configure?.(app)
   await app.ready()
   return app
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -72,6 +72,7 @@ export function outputsHandler (deps: OutputsHandlerDeps) {
     const log = deps.log.child({ eventId, jobId })
     const dir = outputDirFor(policy.dir, eventId)
     await mkdir(dir, { recursive: true })
+    await removeLeftovers(dir)
 
     const names = new Set<string>()
     const results: { ref: OutputRef, outcome: Outcome }[] = []
@@ -202,6 +203,16 @@ async function save (response: Response, file: string, policy: OutputsConfig, si
     if (err instanceof TooLarge) return { kind: 'refused', reason: `is over the ${policy.maxBytes}-byte cap` }
     return { kind: 'retry', reason: fetchFailure(err, policy.timeoutMs) }
   }
+}
+
+/**
+ * Temp files of an attempt whose worker died (SIGKILL, OOM). Only this job
+ * writes into its directory, and BullMQ runs it once at a time, so any
+ * `.part` file found at the start of an attempt is an orphan.
+ */
+async function removeLeftovers (dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[])
+  await Promise.all(names.filter(n => n.endsWith('.part')).map(n => unlink(join(dir, n)).catch(() => {})))
 }
 
 function fetchFailure (err: unknown, timeoutMs: number): string {

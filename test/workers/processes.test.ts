@@ -1,0 +1,184 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { GatewayFileConfig } from '../../src/config.ts'
+import { JobStatusStore } from '../../src/job-status.ts'
+import { QUEUE, jobIdFor } from '../../src/queues.ts'
+import { outputDirFor } from '../../workers/handlers/outputs.ts'
+import { eventually, httpServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { REDIS_URL, wipe, destination, envelope, eventQueue, inspectQueue, lightroomEvent, tempDir } from './harness.ts'
+
+type Tap = { teardown (fn: () => unknown): void }
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const SECRET = 'whsec_' + randomBytes(24).toString('base64')
+const SOURCES: GatewayFileConfig['sources'] = [
+  { name: 'lightroom', kind: 'adobe-io-events', verify: 'none' },
+  { name: 'pdf', kind: 'pdf-services', auth: { type: 'none' } }
+]
+
+/**
+ * `npm run worker` as a child process: resolves once it logged that its
+ * workers are ready; stopped (SIGTERM) at teardown if still running.
+ */
+async function spawnWorker (t: Tap, env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/index.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', REDIS_URL, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exited = once(child, 'exit')
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      await exited
+    }
+    if (env.QUEUE_PREFIX !== undefined) await wipe(env.QUEUE_PREFIX)
+  })
+  let out = ''
+  let err = ''
+  child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString()
+      if (out.includes('"msg":"workers started"')) resolve()
+    })
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready: ${err}${out}`)))
+  })
+  return child
+}
+
+async function configFile (t: Tap, file: Partial<GatewayFileConfig>): Promise<string> {
+  const path = join(await tempDir(t), 'gateway.config.json')
+  await writeFile(path, JSON.stringify({ sources: SOURCES, ...file }))
+  return path
+}
+
+t.test('two worker processes share 100 events: 100 statuses, exactly 100 forwards, no id twice', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, SECRET)
+  const env = {
+    QUEUE_PREFIX: prefix,
+    WORKER_CONCURRENCY: '4',
+    GATEWAY_CONFIG: await configFile(t, { destinations: [{ name: 'orders', url: dest.url, secret: SECRET }] })
+  }
+  await Promise.all([spawnWorker(t, env), spawnWorker(t, env)])
+
+  const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
+  const queue = await eventQueue(t, config)
+  const events = Array.from({ length: 100 }, (_, i) => lightroomEvent(`ev-${i}`, `job-${i}`, 'succeeded'))
+  for (let i = 0; i < events.length; i += 20) await queue.add(events.slice(i, i + 20))
+
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  await eventually(async () => (await forward.getJobCounts('completed')).completed === 100, 30_000)
+  t.equal(dest.received.length, 100, 'exactly 100 POSTs')
+  t.equal(new Set(dest.ids()).size, 100, 'no event id forwarded twice')
+  t.ok(dest.received.every(r => r.signed), 'every POST signed')
+
+  const store = new JobStatusStore(redis, prefix)
+  const statuses = await Promise.all(events.map(e => store.get(e.jobid!)))
+  t.equal(statuses.filter(s => s?.status === 'succeeded' && s.history.length === 1).length, 100, '100 job-status records')
+
+  const workersSeen = new Set((await forward.getJobs(['completed'], 0, -1)).map(j => j.processedBy))
+  t.equal(workersSeen.size, 2, `both processes took forward jobs (${[...workersSeen].join(', ')})`)
+})
+
+t.test('SIGKILL mid-forward: recovered by another process after the stalled check; other side effects not repeated', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  // The first POST never gets an answer: the worker dies while waiting for it.
+  const dest = await destination(t, SECRET, n => n === 1 ? 'hang' : 200)
+  let downloads = 0
+  const storage = await httpServer(t, (_req, res) => { downloads++; res.writeHead(200).end('%PDF-1.7 test') })
+  const dir = await tempDir(t)
+  const env = {
+    QUEUE_PREFIX: prefix,
+    WORKER_LOCK_DURATION_MS: '1000',
+    WORKER_STALLED_INTERVAL_MS: '300',
+    FORWARD_TIMEOUT_MS: '60000',
+    GATEWAY_CONFIG: await configFile(t, {
+      destinations: [{ name: 'orders', url: dest.url, secret: SECRET }],
+      outputs: { dir, allowHosts: ['127.0.0.1'], allowHttp: true, maxBytes: 1000, timeoutMs: 5000 }
+    })
+  }
+  const first = await spawnWorker(t, env)
+  const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
+  const event = envelope('pdf', 'pdf-services', {
+    key: 'job-k/succeeded', type: 'com.adobe.pdf-services.job-status', jobId: 'job-k', status: 'succeeded',
+    data: { jobID: 'job-k', statusResponse: { status: 'done', asset: { downloadUri: `${storage.url}/out.pdf?sig=1` } } }
+  })
+  await (await eventQueue(t, config)).add([event])
+
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
+  const forwardId = jobIdFor(event.id, 'orders')
+  await eventually(async () => dest.received.length === 1 && await outputs.getJobState(jobIdFor(event.id, 'outputs')) === 'completed')
+  t.equal(await forward.getJobState(forwardId), 'active')
+  first.kill('SIGKILL')
+  await once(first, 'exit')
+
+  await spawnWorker(t, env)
+  await eventually(async () => await forward.getJobState(forwardId) === 'completed', 15_000)
+  const job = await forward.getJob(forwardId)
+  t.equal(job?.stalledCounter, 1, 'recovered through the stalled check')
+  // The documented repeat: the crash fell between the POST and its record.
+  t.equal(dest.received.length, 2, 'the unanswered POST was repeated once')
+  t.same(dest.ids(), [event.id, event.id], 'with the same webhook-id, for the receiver to deduplicate')
+  const status = await new JobStatusStore(redis, prefix).get('job-k')
+  t.equal(status?.history.length, 1, 'status recorded once')
+  t.equal(downloads, 1, 'output downloaded once')
+  t.same(await readdir(outputDirFor(dir, event.id)), ['output.pdf'])
+})
+
+t.test('SIGKILL mid-download: the output is fetched again and written once, the forward is not repeated', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, SECRET)
+  let downloads = 0
+  // The first download hangs with half a body sent: the worker dies with a temp file open.
+  const storage = await httpServer(t, (_req, res) => {
+    downloads++
+    res.writeHead(200, { 'content-length': '13' })
+    if (downloads === 1) res.write('%PDF-1')
+    else res.end('%PDF-1.7 test')
+  })
+  const dir = await tempDir(t)
+  const env = {
+    QUEUE_PREFIX: prefix,
+    WORKER_LOCK_DURATION_MS: '1000',
+    WORKER_STALLED_INTERVAL_MS: '300',
+    GATEWAY_CONFIG: await configFile(t, {
+      destinations: [{ name: 'orders', url: dest.url, secret: SECRET }],
+      outputs: { dir, allowHosts: ['127.0.0.1'], allowHttp: true, maxBytes: 1000, timeoutMs: 60000 }
+    })
+  }
+  const first = await spawnWorker(t, env)
+  const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
+  const event = envelope('pdf', 'pdf-services', {
+    key: 'job-d/succeeded', type: 'com.adobe.pdf-services.job-status', jobId: 'job-d', status: 'succeeded',
+    data: { jobID: 'job-d', statusResponse: { status: 'done', asset: { downloadUri: `${storage.url}/out.pdf` } } }
+  })
+  await (await eventQueue(t, config)).add([event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
+  const outputsId = jobIdFor(event.id, 'outputs')
+  await eventually(async () => downloads === 1 && await forward.getJobState(jobIdFor(event.id, 'orders')) === 'completed')
+  first.kill('SIGKILL')
+  await once(first, 'exit')
+
+  await spawnWorker(t, env)
+  await eventually(async () => await outputs.getJobState(outputsId) === 'completed', 15_000)
+  t.equal(downloads, 2)
+  const outDir = outputDirFor(dir, event.id)
+  t.equal(await readFile(join(outDir, 'output.pdf'), 'utf8'), '%PDF-1.7 test', 'the whole file, never the partial one')
+  t.equal(dest.received.length, 1, 'forwarded once')
+  const status = await new JobStatusStore(redis, prefix).get('job-d')
+  t.equal(status?.outputs.length, 1)
+  t.equal(status?.outputs[0]?.bytes, 13)
+  t.same(await readdir(outDir), ['output.pdf'], "the killed attempt's temp file was cleaned up")
+})
