@@ -424,6 +424,9 @@ async function endToEnd (o: EndToEndOptions): Promise<Row> {
       if (sent !== undefined) e2e.push(at - sent)
     }
     const lost = r.ok - o.destination.arrivals.size
+    const times = [...o.destination.arrivals.values()]
+    const drainSeconds = times.length > 1 ? (Math.max(...times) - Math.min(...times)) / 1000 : 0
+    o.notes.push(`row 5: workers forwarded ${times.length} events over ${drainSeconds.toFixed(1)} s (${drainSeconds > 0 ? (times.length / drainSeconds).toFixed(0) : '?'} forwards/s; the e2e latency grows once that is below the offered rate)`)
     o.notes.push(`row 5: ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}, ${o.destination.arrivals.size} forwarded${lost > 0 ? `, ${lost} not forwarded within 30 s` : ''}`)
     await retention(o.redis, o.env.QUEUE_PREFIX!, o.notes)
     return { name, rate: r.ok / r.seconds, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: latencyFigures(e2e), errors: r.errors + Math.max(0, lost), bytesPerEvent: undefined }
