@@ -1,0 +1,483 @@
+/**
+ * `npm run bench`: everything on this machine, one table, all rows from one run.
+ *
+ *   1 bare Fastify POST route (the ceiling)
+ *   2 naive edge (bench/baselines/naive-edge.ts)
+ *   3 gateway edge, RSA-signed single events
+ *   4 gateway edge, RSA-signed batches of 20 (events/s)
+ *   5 end to end: POST → queue → worker → forwarded to a local destination, at
+ *     half of row 3's rate
+ *
+ * Each server under test runs in its own child process; autocannon, the key
+ * server and the destination run here. Every row writes under its own private
+ * QUEUE_PREFIX, deleted at the end. Not a test: it asserts nothing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { openSync, mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
+import { jobIdFor } from '../src/queues.ts'
+import { destinationServer, keyServer, signingKeys } from './peers.ts'
+import { signedDeliveries, type SignedDelivery } from './signing.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+/** Autocannon runs whole seconds. */
+const ROUND_SECONDS = Math.max(1, Math.round(SECONDS / ROUNDS))
+const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 10)
+/** Signed bodies are prepared up front (RSA signing is the slow part); a row stops early if it runs out. */
+const SINGLES = Number(process.env.BENCH_SINGLES ?? 120_000)
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 12_000)
+const BATCH_SIZE = 20
+/** BENCH_ROWS=1,3 runs only those rows (while working on one); all by default. */
+const ROWS = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5').split(',').map(r => r.trim()))
+const runs = (row: string) => ROWS.has(row)
+/** BENCH_PROFILE=<dir> writes a CPU profile of each child process there. */
+const PROFILE_DIR = process.env.BENCH_PROFILE
+const SOURCE = 'adobe'
+const PATH = `/webhooks/${SOURCE}`
+
+const runId = randomBytes(4).toString('hex')
+const prefixOf = (row: string) => `{aegb-${runId}-${row}}`
+const out: string[] = []
+const say = (line = '') => { out.push(line); process.stdout.write(line + '\n') }
+const children = new Set<ChildProcess>()
+
+// ---------------------------------------------------------------- processes
+
+interface Child { port: number, pid: number, close (): Promise<void> }
+
+/** User + system CPU time of a process so far, in ms (Linux /proc; 0 elsewhere). */
+function cpuMs (pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 Hz).
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return 0
+  }
+}
+
+const devNull = openSync('/dev/null', 'w')
+
+/** Starts `node --import tsx <file>` with `env`, resolves once it reported ready over IPC. */
+async function startChild (file: string, env: Record<string, string>): Promise<Child> {
+  const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(ROOT, file)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    // Logs go to /dev/null: their cost (serialization, write) stays in the measurement.
+    stdio: ['ignore', devNull, 'inherit', 'ipc']
+  })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { ready?: boolean, port?: number }) => m.ready ? resolve(m.port ?? 0) : reject(new Error(`${file}: unexpected message`)))
+    child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)))
+  })
+  return {
+    port,
+    pid: child.pid!,
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+}
+
+function killAll () {
+  for (const c of children) c.kill('SIGKILL')
+}
+process.once('SIGINT', () => { killAll(); process.exit(130) })
+process.once('SIGTERM', () => { killAll(); process.exit(143) })
+
+// ---------------------------------------------------------------- load
+
+interface LoadResult {
+  seconds: number
+  ok: number
+  errors: number
+  statusCodes: Record<string, number>
+  latencies: number[]
+  raw: autocannon.Result
+}
+
+interface LoadOptions {
+  port: number
+  seconds: number
+  connections: number
+  /** Each request takes the next delivery (unique event ids); the run stops when they are used up. */
+  pool?: { deliveries: SignedDelivery[], next: number, cycle?: boolean }
+  overallRate?: number
+  onSend?: (delivery: SignedDelivery) => void
+}
+
+async function load (opts: LoadOptions): Promise<LoadResult> {
+  const { pool } = opts
+  const remaining = pool && !pool.cycle ? pool.deliveries.length - pool.next : Infinity
+  if (remaining < opts.connections) throw new Error('out of signed bodies: raise BENCH_SINGLES / BENCH_BATCHES')
+  const latencies: number[] = []
+  let finish!: (err: unknown, result: autocannon.Result) => void
+  const done = new Promise<autocannon.Result>((resolve, reject) => { finish = (err, result) => err ? reject(err) : resolve(result) })
+  const instance = autocannon({
+    url: `http://127.0.0.1:${opts.port}`,
+    connections: opts.connections,
+    duration: opts.seconds,
+    ...(remaining !== Infinity ? { maxOverallRequests: remaining } : {}),
+    ...(opts.overallRate ? { overallRate: opts.overallRate, ignoreCoordinatedOmission: true } : {}),
+    timeout: 10,
+    requests: [{
+      method: 'POST',
+      path: PATH,
+      ...(pool
+        ? {
+            setupRequest: (req: autocannon.Request) => {
+              // Cycling is for the bare route (it keeps nothing); otherwise past the
+              // end (only in-flight stragglers) the last one is resent.
+              const i = pool.next++
+              const delivery = pool.deliveries[pool.cycle ? i % pool.deliveries.length : Math.min(i, pool.deliveries.length - 1)]!
+              opts.onSend?.(delivery)
+              return { ...req, body: delivery.body, headers: delivery.headers }
+            }
+          }
+        : {})
+    }]
+  }, (err, result) => finish(err, result))
+  // Autocannon's own histogram has 1 ms resolution; keep exact ones for the table.
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+    if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
+  })
+  const raw = await done
+  const statusCodes = Object.fromEntries(Object.entries(raw.statusCodeStats ?? {}).map(([code, s]) => [code, (s as { count: number }).count]))
+  return {
+    seconds: raw.duration,
+    ok: raw['2xx'],
+    errors: raw.non2xx + raw.errors + raw.timeouts,
+    statusCodes,
+    latencies,
+    raw
+  }
+}
+
+// ---------------------------------------------------------------- figures
+
+function percentile (sorted: number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)]
+}
+
+function latencyFigures (values: number[]) {
+  const sorted = Float64Array.from(values).sort()
+  const arr = Array.from(sorted)
+  return { p50: percentile(arr, 50), p99: percentile(arr, 99), max: arr.at(-1) }
+}
+
+const ms = (v: number | undefined) => v === undefined ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(1)
+
+interface Row {
+  name: string
+  rate: number | undefined
+  unit: string
+  ack: ReturnType<typeof latencyFigures> | undefined
+  e2e: ReturnType<typeof latencyFigures> | undefined
+  errors: number | undefined
+  bytesPerEvent: number | undefined
+  note?: string
+}
+
+/**
+ * Redis bytes per retained event, from MEMORY USAGE of a sample of what one
+ * accepted event leaves behind: its job hash, its dedup key (gateway only)
+ * and its share of the wait list.
+ */
+async function bytesPerEvent (redis: Redis, prefix: string, jobIds: string[], withDedup: boolean): Promise<number | undefined> {
+  const sample = jobIds.slice(0, 200)
+  if (sample.length === 0) return undefined
+  const usage = async (key: string) => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0') ?? 0)
+  let sum = 0
+  let found = 0
+  for (const id of sample) {
+    const job = await usage(`${prefix}:events:${id}`)
+    if (job === 0) continue
+    found++
+    sum += job
+    if (withDedup) sum += await usage(`${prefix}:events:de:${id}`)
+  }
+  if (found === 0) return undefined
+  const waitLen = await redis.llen(`${prefix}:events:wait`)
+  const waitShare = waitLen > 0 ? await usage(`${prefix}:events:wait`) / waitLen : 0
+  return sum / found + waitShare
+}
+
+/** Redis server CPU (user + sys) so far, in ms; counts every client of this Redis. */
+async function redisCpuMs (redis: Redis): Promise<number> {
+  const info = await redis.info('cpu')
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0)
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000
+}
+
+async function usedMemory (redis: Redis): Promise<number> {
+  const info = await redis.info('memory')
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+async function deletePrefix (redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0'
+  let deleted = 0
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) deleted += await redis.del(...keys)
+  } while (cursor !== '0')
+  return deleted
+}
+
+// ---------------------------------------------------------------- rows
+
+async function main () {
+  const started = Date.now()
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null })
+  const tmp = mkdtempSync(join(tmpdir(), 'aeg-bench-'))
+  const keys = signingKeys()
+  const keyHost = await keyServer(keys)
+  const destination = await destinationServer()
+  const rows: Row[] = []
+  const notes: string[] = []
+
+  const redisInfo = await redis.info('server')
+  const redisVersion = /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? '?'
+  say(`# aeg bench ${new Date().toISOString()}`)
+  say(`# machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, Redis ${redisVersion} at ${REDIS_URL}`)
+  say(`# rows 1–4: ${ROUND_SECONDS * ROUNDS} s each in ${ROUNDS} interleaved rounds after ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections; row 5: ${SECONDS} s, ${E2E_CONNECTIONS} connections; run ${runId}`)
+
+  let t = Date.now()
+  const singles = await signedDeliveries(keys, { count: SINGLES, perDelivery: 1, runId, sourceName: SOURCE })
+  const batches = runs('4') ? await signedDeliveries(keys, { count: BATCHES, perDelivery: BATCH_SIZE, runId, sourceName: SOURCE }) : []
+  say(`# signed ${SINGLES} single and ${BATCHES} batch bodies in ${((Date.now() - t) / 1000).toFixed(1)} s`)
+
+  const gatewayConfig = join(tmp, 'gateway.config.json')
+  writeFileSync(gatewayConfig, JSON.stringify({
+    sources: [{ name: SOURCE, kind: 'adobe-io-events' }],
+    destinations: [{ name: 'bench-destination', url: `${destination.url}/adobe-jobs`, secret: 'bench-forward-secret' }],
+    outputs: { dir: join(tmp, 'outputs') }
+  }))
+  mkdirSync(join(tmp, 'outputs'))
+  const gatewayEnv = (row: string): Record<string, string> => ({
+    REDIS_URL,
+    QUEUE_PREFIX: prefixOf(row),
+    ADOBE_PUBLIC_KEY_BASE_URL: keyHost.url,
+    GATEWAY_CONFIG: gatewayConfig,
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+    ADMIN_AUTH: 'off'
+  })
+
+  // Rows 1–4 run interleaved: every server is up for the whole phase and each
+  // gets ROUNDS turns of SECONDS/ROUNDS, so a burst of background load on this
+  // machine hits all of them alike and the ratios stay comparable.
+  interface Measured {
+    key: string
+    name: string
+    unit: string
+    perRequest: number
+    server: Child
+    pool: NonNullable<LoadOptions['pool']>
+    prefix?: string
+    jobIdOf?: (envelopeId: string) => string
+    total: { ok: number, seconds: number, errors: number, latencies: number[], statusCodes: Record<string, number>, cpuMs: number, loadCpuMs: number, redisCpuMs: number, firstMeasured: number }
+  }
+  const measured: Measured[] = []
+  const add = async (key: string, name: string, file: string, env: Record<string, string>, extra: Partial<Measured> & Pick<Measured, 'pool'>) => {
+    if (!runs(key)) return
+    const server = await startChild(file, env)
+    measured.push({ key, name, unit: 'req/s', perRequest: 1, server, ...extra, total: { ok: 0, seconds: 0, errors: 0, latencies: [], statusCodes: {}, cpuMs: 0, loadCpuMs: 0, redisCpuMs: 0, firstMeasured: 0 } })
+  }
+
+  try {
+    // 1 — bare Fastify, sent the very same signed requests (so the load
+    // generator does the same work per request in every row)
+    await add('1', '1 bare Fastify POST → 200', 'bench/servers/bare.ts', {}, { pool: { deliveries: singles, next: 0, cycle: true } })
+    // 2 — the naive edge
+    await add('2', '2 naive edge (RSA + queue.add)', 'bench/baselines/naive-edge.ts',
+      { REDIS_URL, QUEUE_PREFIX: prefixOf('r2'), ADOBE_PUBLIC_KEY_BASE_URL: keyHost.url },
+      { pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r2'), jobIdOf: id => id.slice(SOURCE.length + 1) })
+    // 3 — the gateway, single events (each its own event id)
+    await add('3', '3 gateway, RSA, single events', 'bench/servers/gateway.ts', gatewayEnv('r3'),
+      { pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r3'), jobIdOf: id => jobIdFor(id) })
+    // 4 — the gateway, batches of 20
+    await add('4', `4 gateway, RSA, batches of ${BATCH_SIZE}`, 'bench/servers/gateway.ts', gatewayEnv('r4'),
+      { pool: { deliveries: batches, next: 0 }, prefix: prefixOf('r4'), jobIdOf: id => jobIdFor(id), unit: 'events/s', perRequest: BATCH_SIZE })
+
+    for (const m of measured) {
+      if (WARMUP_SECONDS > 0) await load({ port: m.server.port, seconds: WARMUP_SECONDS, connections: CONNECTIONS, pool: m.pool })
+      m.total.firstMeasured = m.pool.next
+    }
+    const mem0 = await usedMemory(redis)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const m of measured) {
+        if (!m.pool.cycle && m.pool.deliveries.length - m.pool.next < CONNECTIONS) continue
+        const cpu0 = cpuMs(m.server.pid)
+        const own0 = process.cpuUsage()
+        const redis0 = await redisCpuMs(redis)
+        const r = await load({ port: m.server.port, seconds: ROUND_SECONDS, connections: CONNECTIONS, pool: m.pool })
+        m.total.cpuMs += cpuMs(m.server.pid) - cpu0
+        const own = process.cpuUsage(own0)
+        m.total.loadCpuMs += (own.user + own.system) / 1000
+        m.total.redisCpuMs += await redisCpuMs(redis) - redis0
+        m.total.ok += r.ok
+        m.total.seconds += r.seconds
+        m.total.errors += r.errors
+        for (const v of r.latencies) m.total.latencies.push(v)
+        for (const [code, n] of Object.entries(r.statusCodes)) m.total.statusCodes[code] = (m.total.statusCodes[code] ?? 0) + n
+      }
+    }
+    const memDelta = await usedMemory(redis) - mem0
+    let queued = 0
+    for (const m of measured) {
+      const t = m.total
+      const sent = m.pool.cycle ? [] : m.pool.deliveries.slice(t.firstMeasured, m.pool.next)
+      const bytes = m.prefix && m.jobIdOf ? await bytesPerEvent(redis, m.prefix, sent.flatMap(d => d.eventIds).map(m.jobIdOf), m.key !== '2') : undefined
+      if (m.prefix) queued += t.ok * m.perRequest
+      const perReq = (cpu: number) => (cpu * 1000 / Math.max(1, t.ok)).toFixed(0)
+      rows.push({ name: m.name, rate: t.ok * m.perRequest / t.seconds, unit: m.unit, ack: latencyFigures(t.latencies), e2e: undefined, errors: t.errors, bytesPerEvent: bytes })
+      notes.push(`row ${m.key}: ${t.ok} requests ok in ${t.seconds.toFixed(1)} s, status ${JSON.stringify(t.statusCodes)}, CPU µs/request: server ${perReq(t.cpuMs)}, Redis ${perReq(t.redisCpuMs)}, load generator ${perReq(t.loadCpuMs)}` +
+        (!m.pool.cycle && m.pool.next >= m.pool.deliveries.length ? ' (ran out of signed bodies: raise BENCH_SINGLES / BENCH_BATCHES)' : ''))
+    }
+    if (queued > 0) notes.push(`rows 2–4: Redis used_memory grew ${(memDelta / 1048576).toFixed(1)} MiB for ${queued} queued events (${(memDelta / queued).toFixed(0)} B/event, includes other clients of this Redis)`)
+    for (const m of measured) await m.server.close()
+    const gatewayRate = rows.find(r => r.name.startsWith('3'))?.rate ?? 0
+
+    // 5 — end to end at half of row 3's rate
+    if (runs('5')) {
+      const rate = Number(process.env.BENCH_E2E_RATE ?? 0) || Math.round(gatewayRate / 2)
+      rows.push(await endToEnd({ rate: Math.max(1, rate), singles, destination, env: gatewayEnv('r5'), redis, notes }))
+    }
+  } finally {
+    killAll()
+    await keyHost.close()
+    await destination.close()
+    const deleted = await deletePrefix(redis, `{aegb-${runId}-*`)
+    await redis.quit()
+    rmSync(tmp, { recursive: true, force: true })
+    notes.push(`cleanup: ${deleted} Redis keys under {aegb-${runId}-*} deleted, child processes stopped`)
+  }
+
+  printTable(rows)
+  for (const n of notes) say(`# ${n}`)
+  say(`# total ${((Date.now() - started) / 1000).toFixed(0)} s`)
+
+  const dir = join(ROOT, 'bench', 'results')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'latest.txt'), out.join('\n') + '\n')
+}
+
+interface EndToEndOptions {
+  rate: number
+  singles: SignedDelivery[]
+  destination: Awaited<ReturnType<typeof destinationServer>>
+  env: Record<string, string>
+  redis: Redis
+  notes: string[]
+}
+
+async function endToEnd (o: EndToEndOptions): Promise<Row> {
+  const name = `5 end to end at ${o.rate} req/s`
+  let gateway: Child | undefined
+  let workers: Child | undefined
+  try {
+    gateway = await startChild('bench/servers/gateway.ts', o.env)
+    workers = await startChild('bench/servers/workers.ts', o.env)
+  } catch (err) {
+    await gateway?.close()
+    await workers?.close()
+    o.notes.push(`row 5 not run: ${(err as Error).message}`)
+    return { name, rate: undefined, unit: 'req/s', ack: undefined, e2e: undefined, errors: undefined, bytesPerEvent: undefined, note: 'not run' }
+  }
+  try {
+    const pool = { deliveries: o.singles, next: 0 }
+    const sentAt = new Map<string, number>()
+    const r = await load({
+      port: gateway.port,
+      seconds: SECONDS,
+      connections: E2E_CONNECTIONS,
+      pool,
+      overallRate: o.rate,
+      onSend: d => { sentAt.set(d.eventIds[0]!, performance.now()) }
+    })
+    // Wait (bounded) for the workers to forward what was accepted.
+    const deadline = Date.now() + 30_000
+    while (o.destination.arrivals.size < r.ok && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+    const e2e: number[] = []
+    for (const [id, at] of o.destination.arrivals) {
+      const sent = sentAt.get(id)
+      if (sent !== undefined) e2e.push(at - sent)
+    }
+    const lost = r.ok - o.destination.arrivals.size
+    const times = [...o.destination.arrivals.values()]
+    const drainSeconds = times.length > 1 ? (Math.max(...times) - Math.min(...times)) / 1000 : 0
+    o.notes.push(`row 5: workers forwarded ${times.length} events over ${drainSeconds.toFixed(1)} s (${drainSeconds > 0 ? (times.length / drainSeconds).toFixed(0) : '?'} forwards/s; the e2e latency grows once that is below the offered rate)`)
+    o.notes.push(`row 5: ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}, ${o.destination.arrivals.size} forwarded${lost > 0 ? `, ${lost} not forwarded within 30 s` : ''}`)
+    await retention(o.redis, o.env.QUEUE_PREFIX!, o.notes)
+    return { name, rate: r.ok / r.seconds, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: latencyFigures(e2e), errors: r.errors + Math.max(0, lost), bytesPerEvent: undefined }
+  } finally {
+    await gateway.close()
+    await workers.close()
+  }
+}
+
+/** What stays in Redis once the workers are done: dedup entries (TTL = window) and bounded completed jobs. */
+async function retention (redis: Redis, prefix: string, notes: string[]) {
+  let dedup = 0
+  let sampleBytes = 0
+  let sampled = 0
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:events:de:*`, 'COUNT', 1000)
+    cursor = next
+    dedup += keys.length
+    for (const k of keys.slice(0, Math.max(0, 100 - sampled))) {
+      sampleBytes += Number(await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0') ?? 0)
+      sampled++
+    }
+  } while (cursor !== '0')
+  const completed = await redis.zcard(`${prefix}:events:completed`)
+  const ttl = sampled > 0 ? await redis.pttl((await redis.scan('0', 'MATCH', `${prefix}:events:de:*`, 'COUNT', 100))[1][0] ?? '') : -2
+  notes.push(`row 5 retention after drain: ${dedup} dedup entries × ${sampled ? (sampleBytes / sampled).toFixed(0) : '?'} B (TTL ${(ttl / 3_600_000).toFixed(1)} h), ${completed} completed jobs kept in 'events' (removeOnComplete bounds them)`)
+}
+
+function printTable (rows: Row[]) {
+  const header = ['row', 'rate', 'ack p50 ms', 'ack p99 ms', 'ack max ms', 'e2e p50 ms', 'e2e p99 ms', 'errors', 'Redis B/event']
+  const body = rows.map(r => [
+    r.name,
+    r.rate === undefined ? (r.note ?? '–') : `${r.rate.toFixed(0)} ${r.unit}`,
+    ms(r.ack?.p50), ms(r.ack?.p99), ms(r.ack?.max),
+    ms(r.e2e?.p50), ms(r.e2e?.p99),
+    r.errors === undefined ? '–' : String(r.errors),
+    r.bytesPerEvent === undefined ? '–' : r.bytesPerEvent.toFixed(0)
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map(b => b[i]!.length)))
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join(' | ') + ' |'
+  say()
+  say(line(header))
+  say('|' + widths.map((w, i) => i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':').join('|') + '|')
+  for (const b of body) say(line(b))
+  say()
+  const rate = (n: string) => rows.find(r => r.name.startsWith(n))?.rate
+  const ratio = (a?: number, b?: number) => a !== undefined && b ? (a / b).toFixed(2) : 'n/a'
+  say(`ratio gateway/bare: ${ratio(rate('3'), rate('1'))}`)
+  say(`ratio gateway/naive: ${ratio(rate('3'), rate('2'))}`)
+  say()
+}
+
+await main()

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import { GatewayError } from '../../src/errors.ts'
+import type { Envelope } from '../../src/ingest/envelope.ts'
+import { EventQueue } from '../../src/ingest/event-queue.ts'
+import { jobIdFor } from '../../src/queues.ts'
+import { createEdgeRedis } from '../../src/redis.ts'
+import { REDIS_URL, testRedis, uniquePrefix } from '../helpers/index.ts'
+
+// The edge coalesces the deliveries of one event-loop turn into one MULTI.
+// These tests start many deliveries in the same turn and check that each one
+// is answered on its own events only.
+
+function envelope (key: string): Envelope {
+  const now = new Date().toISOString()
+  return {
+    specversion: '1.0',
+    id: `bench/${key}`,
+    source: 'aeg://bench',
+    type: 'com.adobe.lightroom.job-status',
+    time: now,
+    datacontenttype: 'application/json',
+    receivedat: now,
+    deliveryid: 'req-1',
+    sourcekind: 'adobe-io-events',
+    data: { event_id: key }
+  }
+}
+
+async function setup (t: { teardown (fn: () => unknown): void }) {
+  const prefix = uniquePrefix()
+  const check = testRedis(t, prefix)
+  const connection = createEdgeRedis(REDIS_URL)
+  const queue = new EventQueue({ connection, prefix, dedupWindowMs: 60_000, ackTimeoutMs: 2000, attempts: 3, backoffMs: 100 })
+  t.teardown(async () => {
+    await queue.close()
+    await connection.quit()
+  })
+  await new Promise(resolve => connection.once('ready', resolve))
+  const jobExists = async (e: Envelope) => await check.exists(`${prefix}:events:${jobIdFor(e.id)}`) === 1
+  return { prefix, check, queue, jobExists }
+}
+
+t.test('deliveries started in one turn are each acked with all their events queued', async t => {
+  const { prefix, check, queue, jobExists } = await setup(t)
+  const singles = Array.from({ length: 30 }, () => [envelope(randomUUID())])
+  const batch = Array.from({ length: 20 }, () => envelope(randomUUID()))
+  const duplicate = envelope(randomUUID())
+  const deliveries = [...singles, batch, [duplicate], [duplicate]]
+
+  const outcomes = await Promise.all(deliveries.map(async events => {
+    await queue.add(events)
+    // Resolved: every event of this delivery must already be in Redis.
+    return (await Promise.all(events.map(jobExists))).every(Boolean)
+  }))
+  t.same(outcomes, deliveries.map(() => true), 'each delivery resolved only with its events queued')
+  t.equal(await check.llen(`${prefix}:events:wait`), 30 + 20 + 1, 'one job per event id; the duplicate in the same turn is deduplicated')
+})
+
+t.test('more events than one transaction carries still all land', async t => {
+  const { prefix, check, queue } = await setup(t)
+  const batches = Array.from({ length: 15 }, () => Array.from({ length: 20 }, () => envelope(randomUUID())))
+  await Promise.all(batches.map(b => queue.add(b)))
+  t.equal(await check.llen(`${prefix}:events:wait`), 300)
+})
+
+t.test('a command that fails in the shared transaction fails only its own delivery', async t => {
+  const { check, prefix, queue, jobExists } = await setup(t)
+  const poisoned = envelope(randomUUID())
+  // A dedup key of the wrong type makes BullMQ's insert script fail for this one event.
+  await check.rpush(`${prefix}:events:de:${jobIdFor(poisoned.id)}`, 'not a dedup entry')
+  const before = envelope(randomUUID())
+  const after = envelope(randomUUID())
+
+  const [a, b, c] = await Promise.allSettled([queue.add([before]), queue.add([envelope(randomUUID()), poisoned]), queue.add([after])])
+  t.equal(a.status, 'fulfilled', 'the delivery before it is acked')
+  t.equal(c.status, 'fulfilled', 'the delivery after it is acked')
+  t.equal(b.status, 'rejected', 'the delivery holding the failing event is not acked')
+  const err = (b as PromiseRejectedResult).reason as GatewayError
+  t.ok(err instanceof GatewayError)
+  t.equal(err.statusCode, 503)
+  t.equal(err.code, 'AEG_QUEUE_UNAVAILABLE')
+  t.ok(await jobExists(before))
+  t.ok(await jobExists(after))
+  t.notOk(await jobExists(poisoned))
+})
