@@ -4,10 +4,12 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from './config.ts'
 import { EventQueue } from './ingest/event-queue.ts'
 import { ValidationChallenge } from './ingest/validation-challenge.ts'
+import { JobStatusStore } from './job-status.ts'
 import { loggerOptions } from './logger.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
 import health from './plugins/health.ts'
+import jobs from './plugins/jobs.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import webhooks from './plugins/webhooks.ts'
 import { createEdgeRedis } from './redis.ts'
@@ -88,6 +90,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
     challenge,
     bodyLimit: config.bodyLimit
   })
+  await app.register(jobs, { store: new JobStatusStore(redis, config.queuePrefix) })
   return app
 }
 

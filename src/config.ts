@@ -64,6 +64,10 @@ export interface GatewayConfig extends GatewayFileConfig {
     attempts: number
     backoffMs: number
     forwardTimeoutMs: number
+    /** Lock lifetime of an active job; a crashed worker's jobs are recovered once it expires. */
+    lockDurationMs: number
+    /** How often stalled jobs (lock expired) are moved back to wait. */
+    stalledIntervalMs: number
   }
   shutdownTimeoutMs: number
 }
@@ -82,6 +86,7 @@ interface Env {
   ADMIN_USER?: string, ADMIN_PASSWORD?: string, ADMIN_AUTH: 'on' | 'off', LOG_LEVEL: string, BODY_LIMIT: number
   ACK_TIMEOUT_MS: number, DEDUP_WINDOW_SECONDS: number, KEY_FETCH_TIMEOUT_MS: number, KEY_CACHE_TTL_SECONDS: number
   WORKER_CONCURRENCY: number, JOB_ATTEMPTS: number, JOB_BACKOFF_MS: number, FORWARD_TIMEOUT_MS: number, SHUTDOWN_TIMEOUT_MS: number
+  WORKER_LOCK_DURATION_MS: number, WORKER_STALLED_INTERVAL_MS: number
 }
 
 const DEFAULT_CONFIG_FILE = './gateway.config.json'
@@ -112,7 +117,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
       concurrency: e.WORKER_CONCURRENCY,
       attempts: e.JOB_ATTEMPTS,
       backoffMs: e.JOB_BACKOFF_MS,
-      forwardTimeoutMs: e.FORWARD_TIMEOUT_MS
+      forwardTimeoutMs: e.FORWARD_TIMEOUT_MS,
+      lockDurationMs: e.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS
   }

@@ -1,0 +1,84 @@
+import type { Job, Queue } from 'bullmq'
+import type { Logger } from 'pino'
+import type { DestinationConfig, GatewayConfig } from '../../src/config.ts'
+import type { Envelope } from '../../src/ingest/envelope.ts'
+import { jobOptions } from '../../src/ingest/event-queue.ts'
+import { UNKNOWN_STATUS, type JobStatusStore } from '../../src/job-status.ts'
+import { jobIdFor } from '../../src/queues.ts'
+import { sourceKind, type OutputRef } from '../../src/sources/index.ts'
+
+/** A `forward` job: one envelope for one destination (looked up by name when it runs). */
+export interface ForwardJob {
+  envelope: Envelope
+  destination: string
+}
+
+/** An `outputs` job: what one event asks to download. */
+export interface OutputsJob {
+  eventId: string
+  /** The Adobe job id the outputs are recorded on, when the event names one. */
+  jobId?: string
+  outputs: OutputRef[]
+}
+
+export interface EventsHandlerDeps {
+  config: GatewayConfig
+  store: JobStatusStore
+  forwardQueue: Queue<ForwardJob>
+  outputsQueue: Queue<OutputsJob>
+  log: Logger
+}
+
+/** `aeg://pdf` → `pdf`. */
+export const sourceNameOf = (envelope: Envelope): string => envelope.source.replace(/^aeg:\/\//, '')
+
+/** A destination without `match` takes every event; each list given must contain the event's value. */
+export function destinationMatches (destination: DestinationConfig, envelope: Envelope): boolean {
+  const match = destination.match
+  if (match === undefined) return true
+  const has = (list: string[] | undefined, value: string | undefined) => list === undefined || (value !== undefined && list.includes(value))
+  return has(match.source, sourceNameOf(envelope)) && has(match.status, envelope.jobstatus) && has(match.type, envelope.type)
+}
+
+/**
+ * The `events` queue: records the job status, then fans the event out to one
+ * `forward` job per matching destination and one `outputs` job. Every step is
+ * idempotent on redelivery: the status store ignores an event id it has seen,
+ * and fan-out job ids derive from the envelope id, so BullMQ does not add a
+ * job that already exists.
+ */
+export function eventsHandler (deps: EventsHandlerDeps) {
+  const { config, store, forwardQueue, outputsQueue } = deps
+  const opts = jobOptions(config.worker.attempts, config.worker.backoffMs)
+
+  return async function handleEvent (job: Job<Envelope>) {
+    const envelope = job.data
+    const source = sourceNameOf(envelope)
+    const log = deps.log.child({ eventId: envelope.id, source })
+
+    // Learning Manager events are not Adobe jobs: forwarded, never stored as statuses.
+    let status: string | undefined
+    if (envelope.jobid !== undefined && envelope.sourcekind !== 'learning-manager') {
+      status = await store.record(envelope.jobid, { status: envelope.jobstatus ?? UNKNOWN_STATUS, eventId: envelope.id, source, time: envelope.time })
+    }
+
+    const destinations = config.destinations.filter(d => destinationMatches(d, envelope))
+    if (destinations.length > 0) {
+      await forwardQueue.addBulk(destinations.map(d => ({
+        name: d.name,
+        data: { envelope, destination: d.name },
+        opts: { ...opts, jobId: jobIdFor(envelope.id, d.name) }
+      })))
+    }
+
+    const outputs = sourceKind(envelope.sourcekind).outputs(envelope)
+    if (outputs.length > 0) {
+      const data: OutputsJob = { eventId: envelope.id, outputs }
+      if (envelope.jobid !== undefined) data.jobId = envelope.jobid
+      await outputsQueue.add('outputs', data, { ...opts, jobId: jobIdFor(envelope.id, 'outputs') })
+    }
+
+    log.info({ jobId: envelope.jobid, jobStatus: envelope.jobstatus, statusRecord: status, destinations: destinations.map(d => d.name), outputs: outputs.length }, 'event processed')
+    return { status, destinations: destinations.map(d => d.name), outputs: outputs.length }
+  }
+}

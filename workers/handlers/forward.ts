@@ -1,0 +1,127 @@
+import { createHmac } from 'node:crypto'
+import { UnrecoverableError, type Job } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { GatewayConfig } from '../../src/config.ts'
+import { jobIdFor } from '../../src/queues.ts'
+import type { ForwardJob } from './events.ts'
+
+const USER_AGENT = 'adobe-job-events-gateway/0.1'
+const EXCERPT_LENGTH = 200
+
+/**
+ * The Standard Webhooks signature header value for one delivery:
+ * `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`. A `whsec_` secret is
+ * base64 key bytes; any other secret is used as its UTF-8 bytes.
+ */
+export function standardWebhookSignature (secret: string, id: string, timestamp: number, body: string): string {
+  const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8')
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`
+}
+
+export interface ForwardHandlerDeps {
+  config: GatewayConfig
+  redis: Redis
+  log: Logger
+  /** How long a delivery is remembered as done (suppresses a repeat POST). */
+  doneTtlSeconds: number
+}
+
+/** Redis key remembering that an envelope reached a destination. */
+export const forwardedKey = (prefix: string, envelopeId: string, destination: string) =>
+  `${prefix}:forwarded:${jobIdFor(envelopeId, destination)}`
+
+/**
+ * The `forward` queue: POSTs the envelope, signed, to one destination.
+ * 2xx = done; 429, 5xx, timeout and connection errors throw (BullMQ retries
+ * with backoff); any other answer is an UnrecoverableError, so the job fails
+ * after exactly one attempt with the status and a body excerpt as its reason.
+ *
+ * Completion is recorded per (envelope id, destination) with SET NX, and a
+ * job finding the record does not POST again. A crash after the POST and
+ * before the record repeats that one POST with the same `webhook-id`
+ * (at-least-once): receivers deduplicate on it, as Standard Webhooks asks.
+ */
+export function forwardHandler (deps: ForwardHandlerDeps) {
+  const { config, redis } = deps
+
+  return async function handleForward (job: Job<ForwardJob>) {
+    const { envelope, destination: name } = job.data
+    const log = deps.log.child({ eventId: envelope.id, destination: name })
+    const destination = config.destinations.find(d => d.name === name)
+    if (destination === undefined) throw new UnrecoverableError(`destination "${name}" is no longer configured`)
+
+    const doneKey = forwardedKey(config.queuePrefix, envelope.id, name)
+    if (await redis.exists(doneKey) === 1) {
+      log.info('already forwarded; not posting again')
+      return { delivered: 'earlier' }
+    }
+
+    const body = JSON.stringify(envelope)
+    const timestamp = Math.floor(Date.now() / 1000)
+    const timeoutMs = destination.timeoutMs ?? config.worker.forwardTimeoutMs
+    const started = Date.now()
+    let response: Response
+    try {
+      response = await fetch(destination.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/cloudevents+json',
+          'user-agent': USER_AGENT,
+          'webhook-id': envelope.id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': standardWebhookSignature(destination.secret, envelope.id, timestamp, body)
+        },
+        body,
+        // Standard Webhooks senders do not follow redirects: a 3xx is a misconfigured URL.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs)
+      })
+    } catch (err) {
+      const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `connection failed: ${causeOf(err)}`
+      log.warn({ attempt: job.attemptsMade + 1, reason }, 'forward failed; will retry')
+      throw new Error(`destination ${name}: ${reason}`)
+    }
+
+    const status = response.status
+    if (status >= 200 && status < 300) {
+      await response.body?.cancel()
+      await redis.set(doneKey, String(status), 'EX', deps.doneTtlSeconds, 'NX')
+      log.info({ status, ms: Date.now() - started, attempt: job.attemptsMade + 1 }, 'forwarded')
+      return { delivered: 'now', status }
+    }
+
+    const reason = `destination ${name} answered ${status}: ${await excerpt(response)}`
+    if (status === 429 || status >= 500) {
+      log.warn({ status, attempt: job.attemptsMade + 1 }, 'forward refused; will retry')
+      throw new Error(reason)
+    }
+    log.error({ status }, 'forward rejected; not retrying')
+    throw new UnrecoverableError(reason)
+  }
+}
+
+/** The first characters of a response body, on one line, for a failure reason (reads at most 4 KiB). */
+export async function excerpt (response: Response, max = EXCERPT_LENGTH): Promise<string> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    const reader = response.body?.getReader()
+    while (reader !== undefined && size < 4096) {
+      const { done, value } = await reader.read()
+      if (done) break
+      chunks.push(value)
+      size += value.byteLength
+    }
+    await reader?.cancel()
+  } catch {
+    if (chunks.length === 0) return '(body unreadable)'
+  }
+  const text = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim()
+  return text === '' ? '(empty body)' : text.length > max ? `${text.slice(0, max)}…` : text
+}
+
+function causeOf (err: unknown): string {
+  const cause = (err as { cause?: { code?: string, message?: string } }).cause
+  return cause?.code ?? cause?.message ?? (err as Error).message
+}

@@ -1,0 +1,90 @@
+import { hostname } from 'node:os'
+import { Queue, Worker, type Job, type WorkerOptions } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { GatewayConfig } from '../src/config.ts'
+import type { Envelope } from '../src/ingest/envelope.ts'
+import { JobStatusStore } from '../src/job-status.ts'
+import { QUEUE } from '../src/queues.ts'
+import { createWorkerRedis } from '../src/redis.ts'
+import { runUntilSignalled } from '../src/server.ts'
+import { eventsHandler, type ForwardJob, type OutputsJob } from './handlers/events.ts'
+import { forwardHandler } from './handlers/forward.ts'
+import { outputsHandler } from './handlers/outputs.ts'
+import { OAuthTokens } from './oauth-token.ts'
+
+export interface WorkerDeps {
+  /** Connection to use (not closed by `close()`); one is created from `redisUrl` when omitted. */
+  redis?: Redis
+}
+
+/**
+ * A job whose lock ran out (its worker died) goes back to wait this many
+ * times; once more and it is failed, so a job that kills its worker every time
+ * cannot crash the fleet forever.
+ */
+const MAX_STALLED_COUNT = 2
+
+/**
+ * Starts one worker per queue (`events`, `forward`, `outputs`) in this
+ * process. Any number of processes may run against one Redis: BullMQ hands
+ * each job to one of them, and a job whose worker died is recovered by the
+ * others' stalled checks once its lock expires. `close()` stops taking jobs
+ * and waits for the ones in flight.
+ */
+export async function startWorkers (config: GatewayConfig, log: Logger, deps: WorkerDeps = {}): Promise<{ close(): Promise<void> }> {
+  const ownsRedis = deps.redis === undefined
+  const redis = deps.redis ?? createWorkerRedis(config.redisUrl)
+  redis.on('error', (err) => log.warn({ err }, 'redis connection error'))
+  const prefix = config.queuePrefix
+
+  const store = new JobStatusStore(redis, prefix)
+  const forwardQueue = new Queue<ForwardJob>(QUEUE.forward, { connection: redis, prefix })
+  const outputsQueue = new Queue<OutputsJob>(QUEUE.outputs, { connection: redis, prefix })
+  const tokens = config.oauth === undefined ? undefined : new OAuthTokens(config.oauth, { timeoutMs: config.outputs.timeoutMs })
+
+  const options: WorkerOptions = {
+    connection: redis,
+    prefix,
+    name: `${hostname()}:${process.pid}`,
+    concurrency: config.worker.concurrency,
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.stalledIntervalMs,
+    maxStalledCount: MAX_STALLED_COUNT
+  }
+  const workers = [
+    new Worker<Envelope>(QUEUE.events, eventsHandler({ config, store, forwardQueue, outputsQueue, log }), options),
+    new Worker<ForwardJob>(QUEUE.forward, forwardHandler({ config, redis, log, doneTtlSeconds: Math.ceil(config.dedupWindowMs / 1000) }), options),
+    new Worker<OutputsJob>(QUEUE.outputs, outputsHandler({ outputs: config.outputs, store, tokens, log }), options)
+  ]
+  for (const worker of workers) {
+    const queue = worker.name
+    worker.on('failed', (job: Job | undefined, err: Error) => {
+      if (job === undefined) return
+      const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError'
+      log[final ? 'error' : 'warn']({ queue, jobId: job.id, attempt: job.attemptsMade, final, reason: err.message }, final ? 'job failed (dead letter)' : 'job attempt failed')
+    })
+    worker.on('stalled', (jobId: string) => log.warn({ queue, jobId }, 'stalled job moved back to wait'))
+    worker.on('error', (err) => log.error({ queue, err }, 'worker error'))
+  }
+  await Promise.all(workers.map(w => w.waitUntilReady()))
+  log.info({ prefix, concurrency: config.worker.concurrency, queues: workers.map(w => w.name) }, 'workers started')
+
+  let closing: Promise<void> | undefined
+  return {
+    close () {
+      closing ??= (async () => {
+        // Not forced: each worker finishes its in-flight jobs before it resolves.
+        await Promise.all(workers.map(w => w.close()))
+        await Promise.all([forwardQueue.close(), outputsQueue.close()])
+        if (ownsRedis) await redis.quit().catch(() => redis.disconnect())
+        log.info('workers stopped')
+      })()
+      return closing
+    }
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await runUntilSignalled('worker', startWorkers)
+}
