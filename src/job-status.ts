@@ -141,7 +141,7 @@ export class JobStatusStore {
 
   /** The job's status document, or undefined when it is unknown (or expired). */
   async get (jobId: string): Promise<JobStatus | undefined> {
-    const [hash, history, outputs] = this.#keys(jobId)
+    const [hash, history, , outputs] = this.#keys(jobId)
     const results = await this.#redis.multi().hgetall(hash).lrange(history, 0, -1).hvals(outputs).exec()
     if (results === null) throw new Error('job status read was discarded')
     for (const [err] of results) if (err) throw err

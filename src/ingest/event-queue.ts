@@ -70,7 +70,10 @@ export class EventQueue {
     // BullMQ's addBulk pipelines without MULTI; its backend exposes the
     // transactional insert its flow producer uses, which is what a batch needs.
     const backend = this.queue.backend as unknown as RedisQueueBackend
-    const multi = connection.multi()
+    // The backend's client wraps the connection so its transactions carry the
+    // `runCommand` the backend's scripts are issued through (a raw ioredis MULTI lacks it).
+    const client = await backend.client
+    const multi = client.multi()
     for (const envelope of envelopes) {
       const id = jobIdFor(envelope.id)
       const job = new Job(this.queue, envelope.type, envelope, {

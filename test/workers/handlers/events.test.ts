@@ -1,0 +1,123 @@
+import { once } from 'node:events'
+import t from 'tap'
+import { QUEUE, jobIdFor } from '../../../src/queues.ts'
+import { JobStatusStore } from '../../../src/job-status.ts'
+import { destinationMatches } from '../../../workers/handlers/events.ts'
+import { buildTestApp, eventually, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { destination, envelope, eventQueue, inspectQueue, lightroomEvent, startTestWorkers } from '../harness.ts'
+
+const SECRET = 'a shared secret for tests'
+const SOURCES = [
+  { name: 'lightroom', kind: 'adobe-io-events' as const, verify: 'none' as const },
+  { name: 'pdf', kind: 'pdf-services' as const, auth: { type: 'none' as const } },
+  { name: 'alm', kind: 'learning-manager' as const, auth: { type: 'none' as const } }
+]
+
+t.test('destination matching by source, status and type; no match block = every event', async t => {
+  const done = lightroomEvent('e', 'j', 'succeeded')
+  const running = lightroomEvent('e2', 'j', 'running')
+  t.ok(destinationMatches({ name: 'all', url: 'http://x', secret: SECRET }, running))
+  t.ok(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['lightroom'], status: ['succeeded'] } }, done))
+  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['lightroom'], status: ['succeeded'] } }, running))
+  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['pdf'] } }, done))
+  t.ok(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { type: ['com.adobe.lightroom.job-status'] } }, done))
+  const noStatus = envelope('alm', 'learning-manager', { key: 'k', type: 'com.adobe.learning-manager.x', data: {} })
+  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { status: ['succeeded'] } }, noStatus), 'a status filter needs a status')
+})
+
+t.test('fan-out: status recorded, one forward per matching destination, nothing else', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const finished = await destination(t, SECRET)
+  const everything = await destination(t, SECRET)
+  const pdfOnly = await destination(t, SECRET)
+  const config = testConfig({
+    sources: SOURCES,
+    destinations: [
+      { name: 'finished', url: finished.url, secret: SECRET, match: { source: ['lightroom'], status: ['succeeded', 'failed'] } },
+      { name: 'everything', url: everything.url, secret: SECRET },
+      { name: 'pdf-only', url: pdfOnly.url, secret: SECRET, match: { source: ['pdf'] } }
+    ]
+  }, { QUEUE_PREFIX: prefix })
+  await startTestWorkers(t, config)
+  const queue = await eventQueue(t, config)
+  await queue.add([lightroomEvent('a', 'job-a', 'running', '2026-01-01T00:00:01.000Z'), lightroomEvent('b', 'job-a', 'succeeded', '2026-01-01T00:00:02.000Z')])
+  await eventually(() => everything.received.length === 2 && finished.received.length === 1)
+  t.same(finished.ids(), ['lightroom/b'])
+  t.same(everything.ids().sort(), ['lightroom/a', 'lightroom/b'])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  await eventually(async () => (await forward.getJobCounts('completed')).completed === 3)
+  t.equal(pdfOnly.received.length, 0)
+  const status = await new JobStatusStore(redis, prefix).get('job-a')
+  t.equal(status?.status, 'succeeded')
+  t.same(status?.history.map(h => h.eventId).sort(), ['lightroom/a', 'lightroom/b'])
+  const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
+  t.equal(await outputs.count(), 0, 'no outputs job for an event without outputs')
+})
+
+t.test('a redelivered events job repeats no step', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, SECRET)
+  const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix })
+  await startTestWorkers(t, config)
+  const event = lightroomEvent('r', 'job-r', 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  const events = inspectQueue(t, config, QUEUE.events, redis)
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'd')) === 'completed')
+  // The same envelope arrives again past the edge's dedup (e.g. after the window).
+  await events.add(event.type, event, { jobId: 'again' })
+  await eventually(async () => await events.getJobState('again') === 'completed')
+  // And once more after the forward job itself was removed by retention.
+  await forward.remove(jobIdFor(event.id, 'd'))
+  await events.add(event.type, event, { jobId: 'again-2' })
+  await eventually(async () => await events.getJobState('again-2') === 'completed')
+  await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'd')) === 'completed')
+  t.equal(dest.received.length, 1, 'forwarded once')
+  t.equal((await new JobStatusStore(redis, prefix).get('job-r'))?.history.length, 1, 'one history entry')
+})
+
+t.test('out of order: succeeded then running leaves the job succeeded; GET /jobs/:jobId', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
+  await startTestWorkers(t, config)
+  const queue = await eventQueue(t, config)
+  const store = new JobStatusStore(redis, prefix)
+  await queue.add([lightroomEvent('s', 'job-o', 'succeeded', '2026-01-01T00:00:05.000Z')])
+  await eventually(async () => (await store.get('job-o'))?.history.length === 1)
+  await queue.add([lightroomEvent('r', 'job-o', 'running', '2026-01-01T00:00:01.000Z')])
+  await eventually(async () => (await store.get('job-o'))?.history.length === 2)
+
+  const app = await buildTestApp(t, config)
+  // The edge connection fails fast (503) until it is up.
+  if (app.redis.status !== 'ready') await once(app.redis, 'ready')
+  const res = await app.inject({ method: 'GET', url: '/jobs/job-o' })
+  t.equal(res.statusCode, 200)
+  const body = res.json()
+  t.equal(body.jobId, 'job-o')
+  t.equal(body.status, 'succeeded')
+  t.equal(body.source, 'lightroom')
+  t.ok(!Number.isNaN(Date.parse(body.updatedAt)))
+  t.same(body.outputs, [])
+  t.same(body.history, [
+    { status: 'succeeded', eventId: 'lightroom/s', source: 'lightroom', time: '2026-01-01T00:00:05.000Z' },
+    { status: 'running', eventId: 'lightroom/r', source: 'lightroom', time: '2026-01-01T00:00:01.000Z' }
+  ])
+  const missing = await app.inject({ method: 'GET', url: '/jobs/no-such-job' })
+  t.equal(missing.statusCode, 404)
+  t.equal(missing.json().error.code, 'AEG_JOB_NOT_FOUND')
+})
+
+t.test('Learning Manager events are forwarded but never stored as job statuses', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, SECRET)
+  const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET, match: { source: ['alm'] } }] }, { QUEUE_PREFIX: prefix })
+  await startTestWorkers(t, config)
+  const event = envelope('alm', 'learning-manager', { key: 'lm-1', type: 'com.adobe.learning-manager.COURSE_ENROLLMENT', jobId: 'not-a-job', data: { eventId: 'lm-1' } })
+  await (await eventQueue(t, config)).add([event])
+  await eventually(() => dest.received.length === 1)
+  t.equal(await new JobStatusStore(redis, prefix).get('not-a-job'), undefined)
+})

@@ -1,0 +1,155 @@
+import t from 'tap'
+import { QUEUE, jobIdFor } from '../../../src/queues.ts'
+import { forwardedKey, standardWebhookSignature } from '../../../workers/handlers/forward.ts'
+import { eventually, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { destination, eventQueue, inspectQueue, lightroomEvent, startTestWorkers } from '../harness.ts'
+
+const SOURCES = [{ name: 'lightroom', kind: 'adobe-io-events' as const, verify: 'none' as const }]
+const WHSEC = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+
+function configFor (prefix: string, url: string, secret: string, env: Record<string, string> = {}, timeoutMs?: number) {
+  return testConfig({
+    sources: SOURCES,
+    destinations: [{ name: 'orders', url, secret, ...(timeoutMs !== undefined && { timeoutMs }) }]
+  }, { QUEUE_PREFIX: prefix, JOB_BACKOFF_MS: '10', JOB_ATTEMPTS: '5', ...env })
+}
+
+t.test('Standard Webhooks signature: whsec_ secrets are base64 key bytes, others UTF-8', async t => {
+  // Test vector of the Standard Webhooks reference libraries.
+  t.equal(standardWebhookSignature(WHSEC, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}'),
+    'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=')
+  t.not(standardWebhookSignature('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}'),
+    'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=')
+})
+
+for (const secret of [WHSEC, 'a plain shared secret']) {
+  t.test(`posts the envelope signed (${secret.startsWith('whsec_') ? 'whsec_' : 'plain'} secret)`, async t => {
+    const prefix = uniquePrefix()
+    const redis = testRedis(t, prefix)
+    const dest = await destination(t, secret)
+    const config = configFor(prefix, `${dest.url}/hooks`, secret)
+    await startTestWorkers(t, config)
+    const event = lightroomEvent('e-1', 'job-1', 'succeeded')
+    await (await eventQueue(t, config)).add([event])
+    await eventually(() => dest.received.length === 1)
+    const [got] = dest.received
+    t.equal(got!.headers['webhook-id'], 'lightroom/e-1')
+    t.equal(got!.headers['content-type'], 'application/cloudevents+json')
+    t.ok(got!.signed, 'signature verifies with the destination secret')
+    t.same(JSON.parse(got!.body), event)
+    await eventually(async () => await redis.exists(forwardedKey(prefix, event.id, 'orders')) === 1)
+  })
+}
+
+t.test('500, 500, 200: delivered on the third attempt, same id every time', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, WHSEC, n => n < 3 ? [500, 'try later'] : 200)
+  const config = configFor(prefix, dest.url, WHSEC)
+  await startTestWorkers(t, config)
+  const event = lightroomEvent('e-2', 'job-2', 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const jobId = jobIdFor(event.id, 'orders')
+  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  t.equal(dest.received.length, 3)
+  t.same(dest.ids(), [event.id, event.id, event.id])
+  t.ok(dest.received.every(r => r.signed))
+  t.equal((await forward.getJob(jobId))?.attemptsMade, 3)
+})
+
+t.test('400: exactly one attempt, job failed with the status and body in its reason', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, WHSEC, () => [400, 'unknown order   reference'])
+  const config = configFor(prefix, dest.url, WHSEC)
+  await startTestWorkers(t, config)
+  const event = lightroomEvent('e-3', 'job-3', 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const jobId = jobIdFor(event.id, 'orders')
+  await eventually(async () => await forward.getJobState(jobId) === 'failed')
+  const job = await forward.getJob(jobId)
+  t.equal(job?.attemptsMade, 1)
+  t.match(job?.failedReason, /answered 400: unknown order reference/)
+  t.equal(dest.received.length, 1)
+  t.equal(await redis.exists(forwardedKey(prefix, event.id, 'orders')), 0, 'not recorded as delivered')
+})
+
+t.test('429 and a timeout are retried', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, WHSEC, n => n === 1 ? 429 : n === 2 ? 'hang' : 200)
+  const config = configFor(prefix, dest.url, WHSEC, {}, 300)
+  await startTestWorkers(t, config)
+  const event = lightroomEvent('e-4', 'job-4', 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const jobId = jobIdFor(event.id, 'orders')
+  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  t.equal(dest.received.length, 3)
+  const job = await forward.getJob(jobId)
+  t.equal(job?.attemptsMade, 3)
+})
+
+t.test('connection refused is retried, then dead-lettered once the attempts are used', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  // Port of a server that was closed: nothing listens there.
+  const gone = await destination(t, WHSEC)
+  const url = gone.url
+  await new Promise<void>(resolve => gone.server.close(() => resolve()))
+  const config = configFor(prefix, url, WHSEC, { JOB_ATTEMPTS: '2' })
+  await startTestWorkers(t, config)
+  const event = lightroomEvent('e-5', 'job-5', 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const jobId = jobIdFor(event.id, 'orders')
+  await eventually(async () => await forward.getJobState(jobId) === 'failed')
+  const job = await forward.getJob(jobId)
+  t.equal(job?.attemptsMade, 2, 'every attempt was used')
+  t.match(job?.failedReason, /connection failed: ECONNREFUSED/)
+})
+
+t.test('a redelivered forward job after a recorded delivery does not POST again', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, WHSEC)
+  const config = configFor(prefix, dest.url, WHSEC)
+  await startTestWorkers(t, config)
+  const event = lightroomEvent('e-6', 'job-6', 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const jobId = jobIdFor(event.id, 'orders')
+  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  // Retention removed the completed job; the same forward is queued again.
+  await forward.remove(jobId)
+  await forward.add('orders', { envelope: event, destination: 'orders' }, { jobId })
+  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  t.same((await forward.getJob(jobId))?.returnvalue, { delivered: 'earlier' })
+  t.equal(dest.received.length, 1)
+})
+
+t.test('close() waits for the forward in flight', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  let release: () => void = () => {}
+  const released = new Promise<void>(resolve => { release = resolve })
+  const dest = await destination(t, WHSEC, () => 'hang')
+  dest.server.removeAllListeners('request')
+  dest.server.on('request', (req, res) => {
+    dest.received.push({ headers: req.headers, body: '', signed: true })
+    req.resume()
+    void released.then(() => res.writeHead(200).end())
+  })
+  const config = configFor(prefix, dest.url, WHSEC)
+  const workers = await startTestWorkers(t, config)
+  const event = lightroomEvent('e-7', 'job-7', 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  await eventually(() => dest.received.length === 1)
+  const closed = workers.close()
+  setTimeout(release, 200)
+  await closed
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  t.equal(await forward.getJobState(jobIdFor(event.id, 'orders')), 'completed', 'the in-flight job finished before close resolved')
+})
