@@ -39,7 +39,10 @@ export class EventQueue {
 
   constructor (opts: EventQueueOptions) {
     this.#opts = opts
-    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix, skipWaitingForReady: true })
+    // Not skipWaitingForReady: with it BullMQ's version check (INFO) runs at once on
+    // the fail-fast connection, fails while it is still connecting, and leaves the
+    // queue's client rejected for good, so every enqueue after boot answered 503.
+    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix })
     // The queue's own 'error' events (lost connection) are answered per request as 503.
     this.queue.on('error', () => {})
     this.#jobOpts = jobOptions(opts.attempts, opts.backoffMs)
