@@ -43,6 +43,8 @@ export interface AdminDeps {
   metrics?: GatewayMetrics
   /** Read the queues' event streams into job outcome series (default true). */
   watchJobs?: boolean
+  /** Stream id the readers start after: `$` (default) counts only jobs finishing from now on. */
+  jobEventsFrom?: string
 }
 
 /**
@@ -81,7 +83,7 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
     for (const name of Object.values(QUEUE)) {
       const connection = createWorkerRedis(config.redisUrl, { connectionName: 'aeg-admin-events' })
       connection.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
-      const events = new QueueEvents(name, { connection, prefix: config.queuePrefix })
+      const events = new QueueEvents(name, { connection, prefix: config.queuePrefix, lastEventId: deps.jobEventsFrom })
       events.on('error', (err) => app.log.debug({ err, queue: name }, 'queue events error'))
       watchJobOutcomes(events, name, metrics)
       streams.push({ events, connection })
