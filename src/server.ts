@@ -29,6 +29,11 @@ export async function startGateway (config: GatewayConfig, log: Logger): Promise
   const metrics = access.open ? new GatewayMetrics() : undefined
   const app = await buildApp(config, { logger: log, metrics })
   let admin: FastifyInstance | undefined
+  // Once closing, answers carry `Connection: close`: a kept-alive connection ends
+  // with its in-flight response instead of holding the process open until its
+  // keep-alive timeout (Node closes only the connections idle at close()).
+  let closing = false
+  app.addHook('onSend', async (_request, reply) => { if (closing) void reply.header('connection', 'close') })
   try {
     if (access.open) admin = await buildAdminApp(config, { logger: log, metrics })
     else log.warn({ adminPort: config.adminPort }, `admin port not opened: ${access.reason}`)
@@ -42,7 +47,11 @@ export async function startGateway (config: GatewayConfig, log: Logger): Promise
     app,
     admin,
     async close () {
-      await Promise.all([app.close(), admin?.close()])
+      closing = true
+      await Promise.all([
+        app.close().then(() => log.debug('public port closed')),
+        admin?.close().then(() => log.debug('admin port closed'))
+      ])
     }
   }
 }
