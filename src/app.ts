@@ -6,9 +6,11 @@ import { EventQueue } from './ingest/event-queue.ts'
 import { ValidationChallenge } from './ingest/validation-challenge.ts'
 import { JobStatusStore } from './job-status.ts'
 import { loggerOptions } from './logger.ts'
+import type { GatewayMetrics } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
 import health from './plugins/health.ts'
 import jobs from './plugins/jobs.ts'
+import metricsPlugin from './plugins/metrics.ts'
 import webhooks from './plugins/webhooks.ts'
 import { createEdgeRedis } from './redis.ts'
 import { createSources } from './sources/index.ts'
@@ -21,6 +23,8 @@ export interface AppDeps {
   logger?: Logger
   /** Delays of the asynchronous validation fetches (tests shorten them). */
   validationDelaysMs?: readonly number[]
+  /** Series to feed (requests, verification failures, enqueue latency); none when omitted. */
+  metrics?: GatewayMetrics
 }
 
 declare module 'fastify' {
@@ -64,7 +68,8 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
     dedupWindowMs: config.dedupWindowMs,
     ackTimeoutMs: config.ackTimeoutMs,
     attempts: config.worker.attempts,
-    backoffMs: config.worker.backoffMs
+    backoffMs: config.worker.backoffMs,
+    observe: deps.metrics?.observeEnqueue
   })
   const challenge = new ValidationChallenge(config.validation, { delaysMs: deps.validationDelaysMs })
 
@@ -81,6 +86,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
   })
 
   await app.register(errorHandler, { bodyLimit: config.bodyLimit })
+  if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics, sourceNames: config.sources.map(s => s.name) })
   await app.register(health, { redis })
   await app.register(webhooks, {
     sources: createSources(config.sources, { keys }),

@@ -13,6 +13,8 @@ export interface EventQueueOptions {
   ackTimeoutMs: number
   attempts: number
   backoffMs: number
+  /** Told how long each enqueue took and whether it was confirmed (metrics). */
+  observe?: (seconds: number, ok: boolean) => void
 }
 
 /** Retention: Redis memory stays bounded; failed jobs stay inspectable in Bull Board. */
@@ -61,7 +63,10 @@ export class EventQueue {
 
   constructor (opts: EventQueueOptions) {
     this.#opts = opts
-    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix, skipWaitingForReady: true })
+    // Not skipWaitingForReady: with it BullMQ's version check (INFO) runs at once on
+    // the fail-fast connection, fails while it is still connecting, and leaves the
+    // queue's client rejected for good, so every enqueue after boot answered 503.
+    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix })
     // The queue's own 'error' events (lost connection) are answered per request as 503.
     this.queue.on('error', () => {})
     this.#jobOpts = jobOptions(opts.attempts, opts.backoffMs)
@@ -70,15 +75,19 @@ export class EventQueue {
   /** Queues the envelopes atomically; throws a 503 GatewayError when not confirmed in time. */
   async add (envelopes: readonly Envelope[]): Promise<void> {
     let timer: NodeJS.Timeout | undefined
+    const started = process.hrtime.bigint()
+    let ok = false
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`enqueue not confirmed within ${this.#opts.ackTimeoutMs} ms`)), this.#opts.ackTimeoutMs)
     })
     try {
       await Promise.race([this.#addAtomically(envelopes), deadline])
+      ok = true
     } catch (err) {
       throw queueUnavailable(err)
     } finally {
       clearTimeout(timer)
+      this.#opts.observe?.(Number(process.hrtime.bigint() - started) / 1e9, ok)
     }
   }
 

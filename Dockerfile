@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# One image, two roles chosen by the command:
+#   gateway (default): node --import tsx src/server.ts   — ports 3000 (webhooks) and 3001 (admin)
+#   worker:            node --import tsx workers/index.ts — no port
+# TypeScript runs through tsx (a runtime dependency): there is no build step to drift from the tests.
+
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+# Production dependencies only. Install scripts are skipped: the native extras
+# (esbuild, msgpackr) ship prebuilt binaries as optional packages, and the slim
+# image has no compiler for node-gyp anyway.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+# Optional gate: `docker build --target check .` type-checks with the dev dependencies.
+FROM ${NODE_IMAGE} AS check
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+RUN npx tsc --noEmit -p .
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    PORT=3000 \
+    ADMIN_PORT=3001
+WORKDIR /app
+# Code stays root-owned (the process cannot rewrite itself); only data/ is writable.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY schemas ./schemas
+COPY src ./src
+COPY workers ./workers
+RUN mkdir -p /app/data/outputs && chown -R node:node /app/data
+USER node
+EXPOSE 3000 3001
+STOPSIGNAL SIGTERM
+# The gateway's liveness probe, with node itself (no curl in the image). Workers
+# have no HTTP port: docker-compose.yml disables this check for them.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "--import", "tsx", "src/server.ts"]

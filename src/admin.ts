@@ -1,0 +1,142 @@
+import { createBullBoard } from '@bull-board/api'
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
+import { FastifyAdapter } from '@bull-board/fastify'
+import { Queue, QueueEvents } from 'bullmq'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import { ConfigError, type GatewayConfig } from './config.ts'
+import { GatewayError } from './errors.ts'
+import { loggerOptions } from './logger.ts'
+import { GatewayMetrics, watchJobOutcomes } from './metrics.ts'
+import errorHandler from './plugins/error-handler.ts'
+import health from './plugins/health.ts'
+import { QUEUE } from './queues.ts'
+import { createEdgeRedis, createWorkerRedis } from './redis.ts'
+import { verifyCredentials } from './verify/credentials.ts'
+
+export const BULL_BOARD_PATH = '/admin/queues'
+
+/** Whether the admin port may open, and with which protection. */
+export type AdminAccess =
+  | { open: true, auth: { username: string, password: string } | undefined }
+  | { open: false, reason: string }
+
+/**
+ * The admin port serves queue contents and lets an operator retry jobs, so it
+ * opens only with credentials, or when authentication is explicitly turned off.
+ */
+export function adminAccess (config: GatewayConfig): AdminAccess {
+  const { user, password, auth } = config.admin
+  if (auth === 'off') return { open: true, auth: undefined }
+  if (user === undefined || password === undefined) {
+    return { open: false, reason: 'ADMIN_USER and ADMIN_PASSWORD are not set (set them, or ADMIN_AUTH=off to serve the admin port without authentication)' }
+  }
+  return { open: true, auth: { username: user, password } }
+}
+
+export interface AdminDeps {
+  /** Connection for the admin's queue reads; created (and closed with the app) when omitted. */
+  redis?: Redis
+  logger?: Logger
+  /** The registry `/metrics` serves; the gateway shares it with the public app. */
+  metrics?: GatewayMetrics
+  /** Read the queues' event streams into job outcome series (default true). */
+  watchJobs?: boolean
+  /** Stream id the readers start after: `$` (default) counts only jobs finishing from now on. */
+  jobEventsFrom?: string
+}
+
+/**
+ * The admin app for `ADMIN_PORT`: probes without auth; `/metrics` and Bull Board
+ * (every queue, with retry of failed jobs) behind HTTP basic auth.
+ */
+export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}): Promise<FastifyInstance> {
+  const access = adminAccess(config)
+  if (!access.open) throw new ConfigError(`admin port: ${access.reason}`)
+
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger.child({ port: 'admin' }) } : { logger: loggerOptions(config.logLevel) }),
+    return503OnClosing: true,
+    // Bull Board polls every few seconds: no line per request.
+    logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
+    routerOptions: { ignoreTrailingSlash: true }
+  }) as unknown as FastifyInstance
+
+  const ownsRedis = deps.redis === undefined
+  const redis = deps.redis ?? createEdgeRedis(config.redisUrl, { connectionName: 'aeg-admin' })
+  redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
+  const metrics = deps.metrics ?? new GatewayMetrics()
+
+  const queues = Object.values(QUEUE).map(name => {
+    // Not skipWaitingForReady: BullMQ's version check would then run before the
+    // fail-fast connection is up and leave the queue unusable for good.
+    const queue = new Queue(name, { connection: redis, prefix: config.queuePrefix })
+    queue.on('error', (err) => app.log.debug({ err, queue: name }, 'queue error'))
+    return queue
+  })
+  metrics.watchQueues(queues)
+
+  // Each event stream is read with a blocking XREAD, so each needs a connection of its own.
+  const streams: { events: QueueEvents, connection: Redis }[] = []
+  if (deps.watchJobs ?? true) {
+    for (const name of Object.values(QUEUE)) {
+      const connection = createWorkerRedis(config.redisUrl, { connectionName: 'aeg-admin-events' })
+      connection.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
+      const events = new QueueEvents(name, { connection, prefix: config.queuePrefix, lastEventId: deps.jobEventsFrom })
+      events.on('error', (err) => app.log.debug({ err, queue: name }, 'queue events error'))
+      watchJobOutcomes(events, name, metrics)
+      streams.push({ events, connection })
+    }
+  }
+
+  app.addHook('onClose', async () => {
+    await Promise.all(streams.map(async ({ events, connection }) => {
+      await events.close().catch(() => {})
+      connection.disconnect()
+    }))
+    await Promise.all(queues.map(q => q.close().catch(() => {})))
+    if (ownsRedis) await redis.quit().catch(() => redis.disconnect())
+  })
+
+  await app.register(errorHandler, { bodyLimit: 1024 * 1024 })
+  await app.register(health, { redis })
+
+  await app.register(async function protectedRoutes (scope) {
+    if (access.auth !== undefined) scope.addHook('onRequest', basicAuth(access.auth))
+
+    scope.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+      const text = await metrics.text()
+      return reply.type(metrics.registry.contentType).send(text)
+    })
+
+    const board = new FastifyAdapter()
+    createBullBoard({
+      queues: queues.map(q => new BullMQAdapter(q, { allowRetries: true })),
+      serverAdapter: board,
+      options: { uiConfig: { boardTitle: 'Adobe job events' } }
+    })
+    board.setBasePath(BULL_BOARD_PATH)
+    await scope.register(board.registerPlugin(), { prefix: BULL_BOARD_PATH })
+  })
+
+  if (access.auth === undefined) app.log.warn('admin port serves Bull Board and metrics without authentication (ADMIN_AUTH=off)')
+  return app
+}
+
+const CHALLENGE = 'Basic realm="aeg-admin", charset="UTF-8"'
+
+/** HTTP basic auth, compared in constant time; the challenge header lets browsers prompt. */
+function basicAuth (credentials: { username: string, password: string }) {
+  const auth = { type: 'basic' as const, ...credentials }
+  const noBody = Buffer.alloc(0)
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      verifyCredentials(auth, noBody, request.headers)
+    } catch (err) {
+      void reply.header('www-authenticate', CHALLENGE)
+      if (err instanceof GatewayError) throw new GatewayError(401, err.code, 'admin credentials are required', { logLevel: 'debug' })
+      throw err
+    }
+  }
+}
