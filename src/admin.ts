@@ -12,7 +12,7 @@ import { GatewayMetrics, watchJobOutcomes } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
 import health from './plugins/health.ts'
 import { QUEUE } from './queues.ts'
-import { createEdgeRedis, createWorkerRedis } from './redis.ts'
+import { closeRedis, createEdgeRedis, createWorkerRedis, within } from './redis.ts'
 import { verifyCredentials } from './verify/credentials.ts'
 
 export const BULL_BOARD_PATH = '/admin/queues'
@@ -95,8 +95,8 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
       await events.close().catch(() => {})
       connection.disconnect()
     }))
-    await Promise.all(queues.map(q => q.close().catch(() => {})))
-    if (ownsRedis) await redis.quit().catch(() => redis.disconnect())
+    await within(Promise.all(queues.map(q => q.close())), 2000)
+    if (ownsRedis) await closeRedis(redis)
   })
 
   await app.register(errorHandler, { bodyLimit: 1024 * 1024 })

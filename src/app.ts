@@ -12,7 +12,7 @@ import health from './plugins/health.ts'
 import jobs from './plugins/jobs.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import webhooks from './plugins/webhooks.ts'
-import { createEdgeRedis } from './redis.ts'
+import { closeRedis, createEdgeRedis } from './redis.ts'
 import { createSources } from './sources/index.ts'
 import { PublicKeyCache } from './verify/public-keys.ts'
 
@@ -78,11 +78,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
   app.addHook('onClose', async () => {
     challenge.close()
     await eventQueue.close()
-    // QUIT would wait in the offline queue for a connection that may never come.
-    if (ownsRedis) {
-      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
-      else redis.disconnect()
-    }
+    if (ownsRedis) await closeRedis(redis)
   })
 
   await app.register(errorHandler, { bodyLimit: config.bodyLimit })

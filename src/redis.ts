@@ -50,3 +50,22 @@ export async function redisAnswers (redis: Redis, timeoutMs = 1000): Promise<boo
     clearTimeout(timer)
   }
 }
+
+/**
+ * Closes a connection without waiting on one that is not up: QUIT would sit in
+ * the offline queue for a server that may never answer.
+ */
+export async function closeRedis (redis: Redis): Promise<void> {
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
+  else redis.disconnect()
+}
+
+/** Waits for `work` at most `ms`; shutdown must not hang on a Redis that is gone. */
+export async function within (work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    work.then(() => {}, () => {}),
+    new Promise<void>(resolve => { timer = setTimeout(resolve, ms) })
+  ])
+  clearTimeout(timer)
+}

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { jobIdFor } from '../src/queues.ts'
 import { JobStatusStore } from '../src/job-status.ts'
 import { testRedis, uniquePrefix } from './helpers/index.ts'
 
@@ -43,12 +44,22 @@ t.test('history is bounded and every key expires', async t => {
   await store.recordOutput('j', { url: 'https://x/y', file: '/tmp/f', bytes: 1, at: '2026-01-01T00:00:00.000Z' })
   const doc = await store.get('j')
   t.same(doc?.history.map(h => h.eventId), ['e2', 'e3', 'e4'])
-  const keys = await redis.keys(`${prefix}:job:j*`)
+  const keys = await redis.keys(`${prefix}:job:${jobIdFor('j')}*`)
   t.equal(keys.length, 4)
   for (const key of keys) {
     const ttl = await redis.ttl(key)
     t.ok(ttl > 0 && ttl <= 1000, `${key} expires (ttl ${ttl})`)
   }
+})
+
+t.test('job ids that look like key suffixes stay separate jobs', async t => {
+  const prefix = uniquePrefix()
+  const store = new JobStatusStore(testRedis(t, prefix), prefix)
+  await store.record('X', entry('running', 'a', '2026-01-01T00:00:00.000Z'))
+  await store.record('X:history', entry('succeeded', 'b', '2026-01-01T00:00:01.000Z'))
+  t.equal((await store.get('X'))?.status, 'running')
+  t.equal((await store.get('X:history'))?.status, 'succeeded')
+  t.equal((await store.get('X'))?.history.length, 1)
 })
 
 t.test('outputs are recorded only on a known job, one entry per url', async t => {

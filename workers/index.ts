@@ -6,7 +6,7 @@ import type { GatewayConfig } from '../src/config.ts'
 import type { Envelope } from '../src/ingest/envelope.ts'
 import { JobStatusStore } from '../src/job-status.ts'
 import { QUEUE } from '../src/queues.ts'
-import { createWorkerRedis } from '../src/redis.ts'
+import { closeRedis, createWorkerRedis } from '../src/redis.ts'
 import { runUntilSignalled } from '../src/server.ts'
 import { eventsHandler, type ForwardJob, type OutputsJob } from './handlers/events.ts'
 import { forwardHandler } from './handlers/forward.ts'
@@ -77,7 +77,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
         // Not forced: each worker finishes its in-flight jobs before it resolves.
         await Promise.all(workers.map(w => w.close()))
         await Promise.all([forwardQueue.close(), outputsQueue.close()])
-        if (ownsRedis) await redis.quit().catch(() => redis.disconnect())
+        if (ownsRedis) await closeRedis(redis)
         log.info('workers stopped')
       })()
       return closing

@@ -2,6 +2,7 @@ import { Job, Queue, type JobJson, type JobsOptions, type RedisQueueBackend } fr
 import type { Redis } from 'ioredis'
 import { queueUnavailable } from '../errors.ts'
 import { QUEUE, jobIdFor } from '../queues.ts'
+import { within } from '../redis.ts'
 import type { Envelope } from './envelope.ts'
 
 export interface EventQueueOptions {
@@ -142,11 +143,6 @@ export class EventQueue {
 
   /** Closes the queue; bounded, because BullMQ's close waits forever on a connection that was cut. */
   async close (timeoutMs = 2000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      this.queue.close().catch(() => {}),
-      new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
-    ])
-    clearTimeout(timer)
+    await within(this.queue.close(), timeoutMs)
   }
 }

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { QUEUE } from '../../src/queues.ts'
 import {
   adobeHmacHeaders, adobeSignedHeaders, buildTestApp, captureLog, eventually, httpServer, keyServer,
-  testConfig, testRedis, uniquePrefix
+  signingKeys, testConfig, testRedis, uniquePrefix
 } from '../helpers/index.ts'
 import { fixture } from '../helpers/fixtures.ts'
 
@@ -138,6 +138,35 @@ t.test('unsafe key paths are refused before any fetch', async t => {
   t.equal(keys.totalHits(), 0, 'nothing fetched')
 })
 
+t.test('an unsafe key path on one pair does not refuse a request the other pair proves', async t => {
+  const { post, keys } = await setup(t)
+  const body = JSON.stringify(lightroomEvent())
+  const res = await post(body, { ...adobeSignedHeaders(body, { only: 2 }), 'x-adobe-public-key1-path': '/../../etc/passwd.pem' })
+  t.equal(res.statusCode, 200)
+  t.same([...keys.state.hits.keys()], [signingKeys().key2.path], 'only the safe path was fetched')
+})
+
+t.test('strangers\' key paths cannot evict the real key, flood the log or fan out fetches', async t => {
+  const { post, keys, log } = await setup(t)
+  const good = JSON.stringify(lightroomEvent())
+  t.equal((await post(good, adobeSignedHeaders(good, { only: 1 }))).statusCode, 200)
+  const forged = (i: number) => {
+    const body = JSON.stringify(lightroomEvent())
+    return post(body, { ...adobeSignedHeaders(body), 'x-adobe-public-key1-path': `/x/k${i}.pem`, 'x-adobe-public-key2-path': `/y/k${i}.pem` })
+  }
+  const codes = new Set<number>()
+  for (let i = 0; i < 150; i++) codes.add((await forged(i)).statusCode)
+  t.same([...codes], [503], '150 forged paths in a row: all 503')
+  const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => forged(1000 + i)))
+  t.ok(burst.every(r => r.statusCode === 503), 'a burst of forged paths: all 503, none 2xx')
+  const burstFetches = [...keys.state.hits.keys()].filter(k => /k1\d{3}\.pem$/.test(k)).length
+  t.ok(burstFetches <= 4, `at most 4 distinct fetches ran at once (${burstFetches})`)
+  const again = JSON.stringify(lightroomEvent())
+  t.equal((await post(again, adobeSignedHeaders(again, { only: 1 }))).statusCode, 200)
+  t.equal(keys.state.hits.get(signingKeys().key1.path), 1, 'the real key is still cached')
+  t.equal(log.lines.filter(l => l.level === 50).length, 1, 'one error line for the whole episode')
+})
+
 t.test('content type, size and JSON checks', async t => {
   const { post, app } = await setup(t, { env: { BODY_LIMIT: '4096' } })
   const body = JSON.stringify(lightroomEvent())
@@ -267,6 +296,19 @@ t.test('dedup window is configurable: after it, the same id is a new job', async
   t.pass('requeued after the window')
 })
 
+t.test('events that only look like another shape never share a dedup key', async t => {
+  const { post, queue } = await setup(t)
+  const xdm = (id: string) => ({ ...fixture('adobe-io-events/cc-asset-created-xdm.json'), '@id': id, event_id: { not: 'a string' } })
+  for (const id of ['xdm-a', 'xdm-b']) {
+    const body = JSON.stringify(xdm(id))
+    t.equal((await post(body, adobeSignedHeaders(body))).statusCode, 200)
+  }
+  const ids = (await queue.getJobs(['waiting'])).map(j => j.data.id).sort()
+  t.same(ids, ['lightroom/xdm-a', 'lightroom/xdm-b'])
+  const stray = JSON.stringify({ specversion: '1.0', type: 't', hello: 1 })
+  t.equal((await post(stray, adobeSignedHeaders(stray))).statusCode, 400, 'no usable id: 400, not a shared key')
+})
+
 t.test('x-adobe-event-id header is the dedup key of a single event without its own id', async t => {
   const { post, queue } = await setup(t)
   const xdm = fixture('adobe-io-events/cc-asset-created-xdm.json')
@@ -291,7 +333,7 @@ t.test('key server faults answer 503 (retriable), never 2xx, logged once', async
         t.ok(res.headers['retry-after'])
       }
       const faultLines = log.lines.filter(l => l.msg === 'public key fetch failed; signed requests answer 503 until it recovers')
-      t.equal(faultLines.length, 2, 'one line per key path, not per request')
+      t.equal(faultLines.length, 1, 'one line per outage, not per request or per path')
       t.equal(await jobCount(queue), 0)
     })
   }

@@ -39,6 +39,7 @@ async function storage (t: Tap) {
       case '/gone': res.writeHead(403).end('<Error>AccessDenied</Error>'); return
       case '/hangs-once': if (n === 1) return; res.writeHead(200).end(FILE); return
       case '/flaky': if (n === 1) res.writeHead(503).end(); else res.writeHead(200).end(FILE); return
+      case '/throttled': if (n === 1) res.writeHead(429, { 'retry-after': '0' }).end(); else res.writeHead(200).end(FILE); return
       case '/status/1':
       case '/status/2':
         auth.push(req.headers.authorization)
@@ -232,4 +233,51 @@ t.test('without an oauth block a status URL is fetched without a token', async t
   t.equal(state, 'completed')
   t.same(s.auth, [undefined])
   t.equal((await store.get(event.jobid!))?.outputs[0]?.downloadable, false, 'the 401 is recorded')
+})
+
+t.test('429 is the storage asking to come back: retried, then downloaded', async t => {
+  const s = await storage(t)
+  const { run } = await setup(t)
+  const { state, job, dir } = await run(pdfDone(`${s.url}/throttled`))
+  t.equal(state, 'completed')
+  t.equal(job.attemptsMade, 2)
+  t.same(await readFile(join(dir, 'output.pdf')), FILE)
+})
+
+t.test('a refused output does not stop another output\'s retries', async t => {
+  const s = await storage(t)
+  const { run, store } = await setup(t)
+  const jobId = `lr-job-${++seq}`
+  const link = (href: string) => ({ status: 'succeeded', _links: { self: { href } } })
+  const event = envelope('dgr', 'adobe-io-events', {
+    key: `ev-mixed-${seq}`, type: 'com.adobe.lightroom.job-status', jobId, status: 'succeeded',
+    data: { event_id: `ev-mixed-${seq}`, event: { body: { jobId, outputs: [link(`http://localhost:${s.port}/file.bin`), link(`${s.url}/flaky`)] } } }
+  })
+  const { state, job, dir } = await run(event)
+  t.equal(state, 'failed', 'fails for good once nothing is left to retry')
+  t.equal(job.attemptsMade, 2, 'the 503 output was retried')
+  t.match(job.failedReason, /^output refused: .*localhost/)
+  t.same(await readFile(join(dir, 'output-1')), FILE, 'the retriable output was downloaded')
+  const outputs = (await store.get(jobId))!.outputs
+  t.ok(outputs.some(o => o.file !== undefined), 'download recorded')
+  t.ok(outputs.some(o => /allow-list/.test(o.error ?? '')), 'refusal recorded')
+})
+
+t.test('with an empty allow-list no outputs job is queued at all', async t => {
+  const s = await storage(t)
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const config = testConfig({
+    sources: [{ name: 'pdf', kind: 'pdf-services', auth: { type: 'none' } }],
+    outputs: { dir: await tempDir(t), allowHosts: [], allowHttp: true, maxBytes: CAP, timeoutMs: 2000 }
+  }, { QUEUE_PREFIX: prefix })
+  await startTestWorkers(t, config)
+  const queue = await eventQueue(t, config)
+  const events = inspectQueue(t, config, QUEUE.events, redis)
+  const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
+  const event = pdfDone(`${s.url}/file.bin`)
+  await queue.add([event])
+  await eventually(async () => (await events.getJobState(jobIdFor(event.id))) === 'completed')
+  t.equal(await outputs.getJob(jobIdFor(event.id, 'outputs')), undefined)
+  t.equal(s.hits.size, 0)
 })
