@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import { isTerminalStatus } from './ingest/envelope.ts'
+import { jobIdFor } from './queues.ts'
 
 /** One event that reported a status for a job. */
 export interface StatusEntry {
@@ -165,7 +166,8 @@ export class JobStatusStore {
   }
 
   #keys (jobId: string): [string, string, string, string] {
-    const base = `${this.#prefix}:job:${jobId}`
+    // Hashed: a job id is sender-chosen text; raw, `X:history` would land on job X's keys.
+    const base = `${this.#prefix}:job:${jobIdFor(jobId)}`
     return [base, `${base}:history`, `${base}:events`, `${base}:outputs`]
   }
 }

@@ -77,12 +77,15 @@ function toFacts (event: Event, delivery: Delivery, single: boolean): EventFacts
   // Adobe repeats the event id and code in headers; they only describe a single-event body.
   const headerId = single ? str(delivery.headers['x-adobe-event-id']) : undefined
   const headerCode = single ? str(delivery.headers['x-adobe-event-code'], 200) : undefined
-  if ('specversion' in event) {
+  // The schema accepts an event matching any of the three shapes; branch on the
+  // shape actually present (string fields), never on a key merely existing.
+  const type = str(event.type, 256)
+  const ceId = str(event.id)
+  if (str(event.specversion) !== undefined && type !== undefined && ceId !== undefined && str(event.source, 4096) !== undefined) {
     const value = dig(event, 'data', 'value')
-    const type = event.type as string
     return {
       // Webhooks spell it `eventid`; journal-shaped CloudEvents (InDesign) `event_id`.
-      key: str(event.eventid) ?? str(event.event_id) ?? headerId ?? (event.id as string),
+      key: str(event.eventid) ?? str(event.event_id) ?? headerId ?? ceId,
       type,
       time: str(event.time),
       jobId: str(dig(value, 'job_id')) ?? str(dig(value, 'jobId')),
@@ -91,13 +94,14 @@ function toFacts (event: Event, delivery: Delivery, single: boolean): EventFacts
       data: event
     }
   }
-  if ('event_id' in event) {
+  const legacyId = str(event.event_id)
+  if (legacyId !== undefined && dig(event, 'event') !== null && typeof dig(event, 'event') === 'object') {
     const header = dig(event, 'event', 'header')
     const body = dig(event, 'event', 'body')
     const eventCode = str(dig(header, 'eventCode'), 200) ?? str(dig(header, '_adobeio', 'eventCode'), 200) ??
       headerCode ?? str(dig(event, 'event', '@type'), 200) ?? 'event'
     return {
-      key: event.event_id as string,
+      key: legacyId,
       type: typeFromEventCode(eventCode),
       time: str(dig(event, 'event', 'activitystreams:published')),
       jobId: str(dig(body, 'jobId')),
@@ -106,8 +110,12 @@ function toFacts (event: Event, delivery: Delivery, single: boolean): EventFacts
       data: event
     }
   }
+  const xdmId = str(event['@id'])
+  if (xdmId === undefined || str(event['@type'], 200) === undefined) {
+    throw invalidPayload('event has no usable id: expected a CloudEvent (specversion, id, type, source), an event_id envelope or an XDM event (@id, @type)')
+  }
   return {
-    key: headerId ?? (event['@id'] as string),
+    key: headerId ?? xdmId,
     type: typeFromEventCode(headerCode ?? xdmEventCode(event)),
     time: str(event['activitystreams:published']),
     data: event

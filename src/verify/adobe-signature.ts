@@ -29,13 +29,15 @@ export interface AdobeProofOptions {
  */
 export function verifyAdobeProof (rawBody: Buffer, headers: IncomingHttpHeaders, opts: AdobeProofOptions): void | Promise<void> {
   const legacy = header(headers, 'x-adobe-signature')
-  const pairs = PAIRS.flatMap(p => {
+  const presented = PAIRS.flatMap(p => {
     const signature = header(headers, p.signature)
     const keyPath = header(headers, p.keyPath)
     return signature !== undefined && keyPath !== undefined ? [{ ...p, signatureValue: signature, keyPathValue: keyPath }] : []
   })
+  // An unsafe key path is never fetched; the other pair may still prove the request.
+  const pairs = presented.filter(p => isSafeKeyPath(p.keyPathValue))
   const hmacUsable = legacy !== undefined && opts.clientSecret !== undefined
-  if (pairs.length === 0 && !hmacUsable) {
+  if (presented.length === 0 && !hmacUsable) {
     throw signatureMissing(opts.clientSecret !== undefined
       ? 'x-adobe-digital-signature-1/-2 with x-adobe-public-key1/2-path, or x-adobe-signature'
       : 'x-adobe-digital-signature-1/-2 with x-adobe-public-key1/2-path')
@@ -45,8 +47,7 @@ export function verifyAdobeProof (rawBody: Buffer, headers: IncomingHttpHeaders,
     if (safeEqual(legacy, expected)) return
     if (pairs.length === 0) throw signatureInvalid('x-adobe-signature')
   }
-  // Reject unsafe key paths before anything is fetched.
-  for (const p of pairs) if (!isSafeKeyPath(p.keyPathValue)) throw keyPathInvalid(p.keyPath)
+  if (pairs.length === 0) throw keyPathInvalid(presented[0]!.keyPath)
 
   const keys = pairs.map(p => {
     try {

@@ -23,26 +23,32 @@ export interface PublicKeyCacheOptions {
   log: Logger
   /** How long a failed fetch is remembered before the next try. */
   failureTtlMs?: number
+  /** Good keys kept at most. */
   maxEntries?: number
+  /** Remembered failures kept at most. */
+  maxFailures?: number
+  /** Distinct key fetches running at once at most; more answer 503 at once. */
+  maxInflight?: number
   maxPemBytes?: number
 }
 
-interface Entry { key?: KeyObject, error?: KeyFetchError, expires: number }
-
 /**
  * Adobe I/O Events public keys by path, fetched from one fixed base URL,
- * cached (at most the configured TTL), fetched once for concurrent requests,
- * with failures remembered briefly and logged once per outage rather than
- * once per request.
+ * cached (at most the configured TTL), fetched once for concurrent requests.
+ * The path comes from an unauthenticated header, so what a stranger can make
+ * it do is bounded: failures are remembered briefly in a cache of their own
+ * (they never push a good key out), only a few distinct fetches run at once,
+ * and a failure is logged once per outage rather than once per path or request.
  */
 export class PublicKeyCache {
   readonly #opts: Required<PublicKeyCacheOptions>
-  readonly #entries = new Map<string, Entry>()
+  readonly #keys = new Map<string, { key: KeyObject, expires: number }>()
+  readonly #failures = new Map<string, { error: KeyFetchError, expires: number }>()
   readonly #inflight = new Map<string, Promise<KeyObject>>()
-  readonly #failing = new Set<string>()
+  #outage: { since: number, suppressed: number } | undefined
 
   constructor (opts: PublicKeyCacheOptions) {
-    this.#opts = { failureTtlMs: 5000, maxEntries: 64, maxPemBytes: 16384, ...opts }
+    this.#opts = { failureTtlMs: 5000, maxEntries: 64, maxFailures: 256, maxInflight: 4, maxPemBytes: 16384, ...opts }
   }
 
   /**
@@ -50,13 +56,16 @@ export class PublicKeyCache {
    * the hot path), otherwise a promise. Rejects with KeyFetchError.
    */
   get (path: string): KeyObject | Promise<KeyObject> {
-    const entry = this.#entries.get(path)
-    if (entry !== undefined && entry.expires > Date.now()) {
-      if (entry.key !== undefined) return entry.key
-      return Promise.reject(entry.error)
-    }
+    const now = Date.now()
+    const hit = this.#keys.get(path)
+    if (hit !== undefined && hit.expires > now) return hit.key
+    const failure = this.#failures.get(path)
+    if (failure !== undefined && failure.expires > now) return Promise.reject(failure.error)
     let pending = this.#inflight.get(path)
     if (pending === undefined) {
+      if (this.#inflight.size >= this.#opts.maxInflight) {
+        return Promise.reject(new KeyFetchError(path, `more than ${this.#opts.maxInflight} different keys are being fetched at once`))
+      }
       pending = this.#fetch(path).finally(() => this.#inflight.delete(path))
       this.#inflight.set(path, pending)
     }
@@ -80,28 +89,36 @@ export class PublicKeyCache {
         throw new KeyFetchError(path, 'key server returned something that is not a PEM public key', { cause: err })
       }
       if (key.asymmetricKeyType !== 'rsa') throw new KeyFetchError(path, `expected an RSA key, got ${key.asymmetricKeyType}`)
-      this.#remember(path, { key, expires: Date.now() + this.#opts.ttlMs })
-      if (this.#failing.delete(path)) this.#opts.log.info({ keyPath: path }, 'public key fetch recovered')
+      remember(this.#keys, path, { key, expires: Date.now() + this.#opts.ttlMs }, this.#opts.maxEntries)
+      this.#failures.delete(path)
+      if (this.#outage !== undefined) {
+        this.#opts.log.info({ keyPath: path, failuresSuppressed: this.#outage.suppressed, outageMs: Date.now() - this.#outage.since }, 'public key fetch recovered')
+        this.#outage = undefined
+      }
       return key
     } catch (err) {
       const error = err instanceof KeyFetchError ? err : new KeyFetchError(path, `key fetch failed: ${(err as Error).message}`, { cause: err })
-      this.#remember(path, { error, expires: Date.now() + this.#opts.failureTtlMs })
-      if (!this.#failing.has(path)) {
-        this.#failing.add(path)
+      remember(this.#failures, path, { error, expires: Date.now() + this.#opts.failureTtlMs }, this.#opts.maxFailures)
+      if (this.#outage === undefined) {
+        this.#outage = { since: Date.now(), suppressed: 0 }
         this.#opts.log.error({ keyPath: path, keyUrl: url, err: error }, 'public key fetch failed; signed requests answer 503 until it recovers')
+      } else {
+        this.#outage.suppressed++
+        this.#opts.log.debug({ keyPath: path, reason: error.message }, 'public key fetch failed again')
       }
       throw error
     }
   }
+}
 
-  #remember (path: string, entry: Entry): void {
-    this.#entries.delete(path)
-    if (this.#entries.size >= this.#opts.maxEntries) {
-      const oldest = this.#entries.keys().next().value
-      if (oldest !== undefined) this.#entries.delete(oldest)
-    }
-    this.#entries.set(path, entry)
+/** Sets an entry, dropping the oldest when the map is full. */
+function remember<V> (map: Map<string, V>, path: string, value: V, max: number): void {
+  map.delete(path)
+  if (map.size >= max) {
+    const oldest = map.keys().next().value
+    if (oldest !== undefined) map.delete(oldest)
   }
+  map.set(path, value)
 }
 
 async function readCapped (res: Response, max: number): Promise<string> {

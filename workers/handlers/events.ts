@@ -73,7 +73,8 @@ export function eventsHandler (deps: EventsHandlerDeps) {
       })))
     }
 
-    const outputs = sourceKind(envelope.sourcekind).outputs(envelope)
+    // With an empty allow-list nothing is downloaded: no job that could only fail.
+    const outputs = config.outputs.allowHosts.length > 0 ? sourceKind(envelope.sourcekind).outputs(envelope) : []
     if (outputs.length > 0) {
       const data: OutputsJob = { eventId: envelope.id, outputs }
       if (envelope.jobid !== undefined) data.jobId = envelope.jobid

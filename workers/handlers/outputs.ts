@@ -100,10 +100,12 @@ export function outputsHandler (deps: OutputsHandlerDeps) {
       }
     }
 
-    const refused = results.flatMap(r => r.outcome.kind === 'refused' ? [`${withoutQuery(r.ref.url)}: ${r.outcome.reason}`] : [])
-    if (refused.length > 0) throw new UnrecoverableError(`output refused: ${refused.join('; ')}`)
+    // Retriable outputs first: a refused one (already recorded) must not stop the
+    // others' retries; the job fails for good only when nothing is left to retry.
     const retry = results.flatMap(r => r.outcome.kind === 'retry' ? [`${withoutQuery(r.ref.url)}: ${r.outcome.reason}`] : [])
     if (retry.length > 0) throw new Error(`output not downloaded yet: ${retry.join('; ')}`)
+    const refused = results.flatMap(r => r.outcome.kind === 'refused' ? [`${withoutQuery(r.ref.url)}: ${r.outcome.reason}`] : [])
+    if (refused.length > 0) throw new UnrecoverableError(`output refused: ${refused.join('; ')}`)
     return { outputs: results.map(r => r.outcome.kind) }
   }
 }
@@ -164,7 +166,8 @@ async function download (ref: OutputRef, file: string, deps: OutputsHandlerDeps)
       hop--
       continue
     }
-    if (status >= 400 && status < 500) {
+    // 408 and 429 are the storage asking us to come back later, not a verdict.
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
       await response.body?.cancel()
       return { kind: 'not-downloadable', reason: `answered ${status}` }
     }
