@@ -166,6 +166,12 @@ export function rssKiB (pid: number): number {
   return Number(m[1])
 }
 
+/** CPU time (user + system) a process has used, in seconds, from /proc (Linux). */
+export function cpuSeconds (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
 /** Redis `used_memory` in bytes. */
 export async function usedMemory (redis: Redis): Promise<number> {
   return Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))![1])
@@ -179,4 +185,41 @@ export async function pool (count: number, concurrency: number, task: (i: number
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
     while (next < count) await task(next++)
   }))
+}
+
+/**
+ * What the keys under a prefix hold, by kind (queue keys, dedup keys, job
+ * statuses, forward markers): key count and bytes, the bytes estimated from
+ * MEMORY USAGE of up to `sample` keys of each kind.
+ */
+export async function retainedByKind (redis: Redis, prefix: string, sample = 200): Promise<Record<string, { keys: number, bytes: number }>> {
+  const kinds = new Map<string, string[]>()
+  const counts = new Map<string, number>()
+  const kindOf = (key: string) => {
+    const rest = key.slice(prefix.length + 1)
+    if (/^[a-z]+:de:/.test(rest)) return 'dedup'
+    if (rest.startsWith('job:')) return 'job status'
+    if (rest.startsWith('forwarded:')) return 'forward marker'
+    const queue = /^([a-z]+):[^:]{20,}$/.test(rest)
+    return queue ? 'job hashes' : 'queue structures'
+  }
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+    cursor = next
+    for (const key of keys) {
+      const kind = kindOf(key)
+      const some = kinds.get(kind) ?? []
+      if (some.length < sample) some.push(key)
+      kinds.set(kind, some)
+      counts.set(kind, (counts.get(kind) ?? 0) + 1)
+    }
+  } while (cursor !== '0')
+  const result: Record<string, { keys: number, bytes: number }> = {}
+  for (const [kind, keys] of kinds) {
+    const sizes = await Promise.all(keys.map(k => redis.memory('USAGE', k).then(n => Number(n ?? 0))))
+    const avg = sizes.reduce((a, b) => a + b, 0) / sizes.length
+    result[kind] = { keys: counts.get(kind)!, bytes: Math.round(avg * counts.get(kind)!) }
+  }
+  return result
 }
