@@ -1,4 +1,4 @@
-import type { LoggerOptions } from 'pino'
+import { stdSerializers, type LoggerOptions } from 'pino'
 
 /**
  * Header and config paths that carry secrets. Pino replaces them before a line
@@ -33,7 +33,28 @@ export function loggerOptions (level: string, extraRedact: string[] = []): Logge
     serializers: {
       req: (req: { method: string, url: string, id: string, headers: Record<string, unknown> }) => ({
         method: req.method, url: req.url, reqId: req.id, contentType: req.headers['content-type'], contentLength: req.headers['content-length']
-      })
+      }),
+      err: errorWithoutCommandArgs
     }
   }
+}
+
+type RedisCommand = { name?: unknown, args?: unknown }
+
+/**
+ * Pino's error serializer, minus what ioredis hangs on a Redis reply error:
+ * `command.args` and `previousErrors[].command.args` are the full arguments
+ * of the failed command, i.e. whole queued envelopes (pre-signed output URLs
+ * included) on an enqueue refused with OOM or EXECABORT. The command name
+ * stays; its arguments never reach the log.
+ */
+export function errorWithoutCommandArgs (err: Error): Record<string, unknown> {
+  const serialized = stdSerializers.err(err) as unknown as Record<string, unknown>
+  const commandName = (command: unknown) => (command as RedisCommand | undefined)?.name
+  if (serialized.command !== undefined) serialized.command = commandName(serialized.command)
+  if (Array.isArray(serialized.previousErrors)) {
+    serialized.previousErrors = (serialized.previousErrors as { message?: unknown, command?: unknown }[])
+      .map(e => ({ message: e?.message, command: commandName(e?.command) }))
+  }
+  return serialized
 }

@@ -29,6 +29,7 @@ export async function privateRedis (t: Tap, args: string[] = []) {
   const start = async () => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, ...args], { stdio: 'ignore' })
     const probe = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => {}) // refused while the server starts: retried below
     for (let i = 0; i < 200; i++) {
       try {
         await probe.connect()

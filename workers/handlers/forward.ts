@@ -31,6 +31,10 @@ export interface ForwardHandlerDeps {
 export const forwardedKey = (prefix: string, envelopeId: string, destination: string) =>
   `${prefix}:forwarded:${jobIdFor(envelopeId, destination)}`
 
+/** Redis key present while a POST of this delivery is on the wire (for inspection; expires with the request timeout). */
+export const sendingKey = (prefix: string, envelopeId: string, destination: string) =>
+  `${prefix}:forwarding:${jobIdFor(envelopeId, destination)}`
+
 /**
  * The `forward` queue: POSTs the envelope, signed, to one destination.
  * 2xx = done; 429, 5xx, timeout and connection errors throw (BullMQ retries
@@ -41,6 +45,8 @@ export const forwardedKey = (prefix: string, envelopeId: string, destination: st
  * job finding the record does not POST again. A crash after the POST and
  * before the record repeats that one POST with the same `webhook-id`
  * (at-least-once): receivers deduplicate on it, as Standard Webhooks asks.
+ * No POST is sent unless Redis took a write just before, so a Redis that
+ * refuses writes (full) stops forwards instead of repeating them.
  */
 export function forwardHandler (deps: ForwardHandlerDeps) {
   const { config, redis } = deps
@@ -52,14 +58,24 @@ export function forwardHandler (deps: ForwardHandlerDeps) {
     if (destination === undefined) throw new UnrecoverableError(`destination "${name}" is no longer configured`)
 
     const doneKey = forwardedKey(config.queuePrefix, envelope.id, name)
-    if (await redis.exists(doneKey) === 1) {
+    const timeoutMs = destination.timeoutMs ?? config.worker.forwardTimeoutMs
+    // The check and a write in one transaction, before the POST: when Redis
+    // refuses writes (maxmemory reached under noeviction) the transaction is
+    // aborted and nothing is sent. Otherwise the POST would go out and its
+    // record fail, and every retry while Redis stays full would POST again.
+    const checked = await redis.multi()
+      .exists(doneKey)
+      .set(sendingKey(config.queuePrefix, envelope.id, name), String(job.attemptsMade + 1), 'PX', timeoutMs + 1000)
+      .exec()
+    if (checked === null) throw new Error('forward check transaction was discarded')
+    for (const [err] of checked) if (err) throw err
+    if (checked[0]![1] === 1) {
       log.info('already forwarded; not posting again')
       return { delivered: 'earlier' }
     }
 
     const body = JSON.stringify(envelope)
     const timestamp = Math.floor(Date.now() / 1000)
-    const timeoutMs = destination.timeoutMs ?? config.worker.forwardTimeoutMs
     const started = Date.now()
     let response: Response
     try {
