@@ -54,7 +54,9 @@ t.test('worker SIGKILLed mid-stream: every side effect happens, forwards repeat 
     kills++
     caught.push(dest.held[k]!)
     t.comment(`kill ${kills}: worker ${victim.child.pid} SIGKILLed with the forward of ${dest.held[k]} on the wire; ${sentSoFar}/${EVENTS} events sent`)
-    t.ok(sentSoFar < EVENTS, 'the stream was still running when the worker died')
+    // On a loaded machine the senders may be done before the workers reach the
+    // held POST; what matters is that the kill fell while work was still going on.
+    t.ok(sentSoFar < EVENTS || dest.posts.size < EVENTS, `work remained when the worker died (${sentSoFar} sent, ${dest.posts.size} forwarded)`)
     await stack.startWorker()
   }
   await stream
