@@ -23,26 +23,46 @@ export interface PublicKeyCacheOptions {
   log: Logger
   /** How long a failed fetch is remembered before the next try. */
   failureTtlMs?: number
+  /** Keys kept (only paths the key server served a key for). */
   maxEntries?: number
+  /** Failed paths remembered (their answer and whether their failure was logged). */
+  maxFailures?: number
+  /**
+   * Fetches of paths never served before, per `fetchWindowMs`. Key paths come
+   * from unauthenticated headers: without a budget every request with a new
+   * made-up path would cost an outbound fetch and an error line.
+   */
+  maxNewPathFetches?: number
+  fetchWindowMs?: number
   maxPemBytes?: number
 }
 
-interface Entry { key?: KeyObject, error?: KeyFetchError, expires: number }
+interface Entry { key: KeyObject, expires: number }
+interface Failure { error: KeyFetchError, expires: number }
 
 /**
  * Adobe I/O Events public keys by path, fetched from one fixed base URL,
  * cached (at most the configured TTL), fetched once for concurrent requests,
  * with failures remembered briefly and logged once per outage rather than
  * once per request.
+ *
+ * Failures are kept apart from keys, so made-up paths in hostile requests can
+ * neither evict Adobe's keys nor grow memory, and fetches of never-seen paths
+ * are budgeted per window (over budget answers 503 without a fetch).
  */
 export class PublicKeyCache {
   readonly #opts: Required<PublicKeyCacheOptions>
   readonly #entries = new Map<string, Entry>()
+  readonly #failures = new Map<string, Failure>()
   readonly #inflight = new Map<string, Promise<KeyObject>>()
+  /** Failed paths whose failure was logged; forgotten on recovery or with their Failure. */
   readonly #failing = new Set<string>()
+  /** Start times of new-path fetches in the current window. */
+  #newPathFetches: number[] = []
+  #budgetLogged = false
 
   constructor (opts: PublicKeyCacheOptions) {
-    this.#opts = { failureTtlMs: 5000, maxEntries: 64, maxPemBytes: 16384, ...opts }
+    this.#opts = { failureTtlMs: 5000, maxEntries: 64, maxFailures: 256, maxNewPathFetches: 16, fetchWindowMs: 10_000, maxPemBytes: 16384, ...opts }
   }
 
   /**
@@ -50,17 +70,36 @@ export class PublicKeyCache {
    * the hot path), otherwise a promise. Rejects with KeyFetchError.
    */
   get (path: string): KeyObject | Promise<KeyObject> {
+    const now = Date.now()
     const entry = this.#entries.get(path)
-    if (entry !== undefined && entry.expires > Date.now()) {
-      if (entry.key !== undefined) return entry.key
-      return Promise.reject(entry.error)
-    }
+    if (entry !== undefined && entry.expires > now) return entry.key
+    const failure = this.#failures.get(path)
+    if (failure !== undefined && failure.expires > now) return Promise.reject(failure.error)
     let pending = this.#inflight.get(path)
     if (pending === undefined) {
+      // A path that once gave a key (expired now) is refreshed whatever the budget.
+      if (entry === undefined && !this.#takeNewPathBudget(now)) {
+        return Promise.reject(new KeyFetchError(path, 'too many fetches of unknown key paths; not fetched'))
+      }
       pending = this.#fetch(path).finally(() => this.#inflight.delete(path))
       this.#inflight.set(path, pending)
     }
     return pending
+  }
+
+  #takeNewPathBudget (now: number): boolean {
+    const { fetchWindowMs, maxNewPathFetches } = this.#opts
+    this.#newPathFetches = this.#newPathFetches.filter(t => now - t < fetchWindowMs)
+    if (this.#newPathFetches.length >= maxNewPathFetches) {
+      if (!this.#budgetLogged) {
+        this.#budgetLogged = true
+        this.#opts.log.warn({ maxNewPathFetches, fetchWindowMs }, 'too many unknown public key paths requested; further ones answer 503 without a fetch until the window passes')
+      }
+      return false
+    }
+    this.#budgetLogged = false
+    this.#newPathFetches.push(now)
+    return true
   }
 
   async #fetch (path: string): Promise<KeyObject> {
@@ -81,11 +120,12 @@ export class PublicKeyCache {
       }
       if (key.asymmetricKeyType !== 'rsa') throw new KeyFetchError(path, `expected an RSA key, got ${key.asymmetricKeyType}`)
       this.#remember(path, { key, expires: Date.now() + this.#opts.ttlMs })
+      this.#failures.delete(path)
       if (this.#failing.delete(path)) this.#opts.log.info({ keyPath: path }, 'public key fetch recovered')
       return key
     } catch (err) {
       const error = err instanceof KeyFetchError ? err : new KeyFetchError(path, `key fetch failed: ${(err as Error).message}`, { cause: err })
-      this.#remember(path, { error, expires: Date.now() + this.#opts.failureTtlMs })
+      this.#rememberFailure(path, { error, expires: Date.now() + this.#opts.failureTtlMs })
       if (!this.#failing.has(path)) {
         this.#failing.add(path)
         this.#opts.log.error({ keyPath: path, keyUrl: url, err: error }, 'public key fetch failed; signed requests answer 503 until it recovers')
@@ -101,6 +141,23 @@ export class PublicKeyCache {
       if (oldest !== undefined) this.#entries.delete(oldest)
     }
     this.#entries.set(path, entry)
+  }
+
+  #rememberFailure (path: string, failure: Failure): void {
+    this.#failures.delete(path)
+    if (this.#failures.size >= this.#opts.maxFailures) {
+      const oldest = this.#failures.keys().next().value
+      if (oldest !== undefined) {
+        this.#failures.delete(oldest)
+        this.#failing.delete(oldest)
+      }
+    }
+    this.#failures.set(path, failure)
+  }
+
+  /** Sizes of the internal maps (for tests asserting they stay bounded). */
+  get sizes (): { keys: number, failures: number, failing: number } {
+    return { keys: this.#entries.size, failures: this.#failures.size, failing: this.#failing.size }
   }
 }
 
