@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { ConfigError, type GatewayConfig } from './config.ts'
 import { GatewayError } from './errors.ts'
+import { httpServerOptions, requireHost } from './http-server.ts'
 import { loggerOptions } from './logger.ts'
 import { GatewayMetrics, watchJobOutcomes } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
@@ -57,6 +58,8 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
 
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger.child({ port: 'admin' }) } : { logger: loggerOptions(config.logLevel) }),
+    // Same process as the public port: a slow client here would hold the same sockets and memory.
+    ...httpServerOptions(config.http),
     return503OnClosing: true,
     // Bull Board polls every few seconds: no line per request.
     logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
@@ -100,6 +103,7 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
   })
 
   await app.register(errorHandler, { bodyLimit: 1024 * 1024 })
+  await app.register(requireHost)
   await app.register(health, { redis })
 
   await app.register(async function protectedRoutes (scope) {

@@ -5,6 +5,7 @@ import type { GatewayConfig } from './config.ts'
 import { EventQueue } from './ingest/event-queue.ts'
 import { ValidationChallenge } from './ingest/validation-challenge.ts'
 import { JobStatusStore } from './job-status.ts'
+import { httpServerOptions, requireHost } from './http-server.ts'
 import { loggerOptions } from './logger.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
@@ -43,9 +44,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel, secretHeaderNames(config)) }),
     bodyLimit: config.bodyLimit,
     // Slow or idle clients cannot hold sockets: Adobe sends a whole request well inside these.
-    requestTimeout: 15_000,
-    connectionTimeout: 20_000,
-    keepAliveTimeout: 72_000,
+    ...httpServerOptions(config.http),
     return503OnClosing: true,
     requestIdHeader: 'x-request-id',
     // One outcome line per request is written by the routes and the error handler.
@@ -82,6 +81,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
   })
 
   await app.register(errorHandler, { bodyLimit: config.bodyLimit })
+  await app.register(requireHost)
   if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics, sourceNames: config.sources.map(s => s.name) })
   await app.register(health, { redis })
   await app.register(webhooks, {

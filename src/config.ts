@@ -70,6 +70,19 @@ export interface GatewayConfig extends GatewayFileConfig {
     stalledIntervalMs: number
   }
   shutdownTimeoutMs: number
+  /** Socket and request deadlines of both HTTP ports: slow or idle clients cannot hold a connection. */
+  http: HttpTimeouts
+}
+
+export interface HttpTimeouts {
+  /** Whole headers received within this (Node `headersTimeout`), else 408 and close. */
+  headersTimeoutMs: number
+  /** Whole request, headers and body, received within this (Node `requestTimeout`), else 408 and close. */
+  requestTimeoutMs: number
+  /** A socket without traffic for this long is destroyed (Node `server.timeout`). */
+  connectionTimeoutMs: number
+  /** Idle time allowed between requests on a kept-alive connection. */
+  keepAliveTimeoutMs: number
 }
 
 /** A configuration problem; the message is one line naming the setting. */
@@ -87,6 +100,7 @@ interface Env {
   ACK_TIMEOUT_MS: number, DEDUP_WINDOW_SECONDS: number, KEY_FETCH_TIMEOUT_MS: number, KEY_CACHE_TTL_SECONDS: number
   WORKER_CONCURRENCY: number, JOB_ATTEMPTS: number, JOB_BACKOFF_MS: number, FORWARD_TIMEOUT_MS: number, SHUTDOWN_TIMEOUT_MS: number
   WORKER_LOCK_DURATION_MS: number, WORKER_STALLED_INTERVAL_MS: number
+  HEADERS_TIMEOUT_MS: number, REQUEST_TIMEOUT_MS: number, CONNECTION_TIMEOUT_MS: number, KEEP_ALIVE_TIMEOUT_MS: number
 }
 
 const DEFAULT_CONFIG_FILE = './gateway.config.json'
@@ -97,6 +111,7 @@ const DEFAULT_CONFIG_FILE = './gateway.config.json'
  */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GatewayConfig {
   const e = readEnv(env)
+  checkTimeouts(e)
   const file = readConfigFile(e, env, cwd)
   return {
     ...file,
@@ -121,7 +136,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
       lockDurationMs: e.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS
     },
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    http: {
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS
+    }
   }
 }
 
@@ -133,6 +154,18 @@ function readEnv (env: NodeJS.ProcessEnv): Env {
   } catch (err) {
     // env-schema reports e.g. "env/PORT must be <= 65535"; keep it one line.
     throw new ConfigError(String((err as Error).message).split('\n')[0]!.replace(/^env\//, ''))
+  }
+}
+
+function checkTimeouts (e: Env): void {
+  // Node refuses a headers deadline past the request deadline, and both bound the same clock.
+  if (e.HEADERS_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS (${e.HEADERS_TIMEOUT_MS}) must not exceed REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS})`)
+  }
+  // A request may wait for a key fetch and then for the enqueue with no bytes moving:
+  // an idle deadline shorter than that would drop the socket before the answer.
+  if (e.CONNECTION_TIMEOUT_MS <= e.KEY_FETCH_TIMEOUT_MS + e.ACK_TIMEOUT_MS) {
+    throw new ConfigError(`CONNECTION_TIMEOUT_MS (${e.CONNECTION_TIMEOUT_MS}) must exceed KEY_FETCH_TIMEOUT_MS + ACK_TIMEOUT_MS (${e.KEY_FETCH_TIMEOUT_MS + e.ACK_TIMEOUT_MS})`)
   }
 }
 

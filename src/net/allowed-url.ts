@@ -20,6 +20,8 @@ export function checkUrl (raw: string, policy: UrlPolicy): { ok: true, url: URL 
   }
   if (url.username !== '' || url.password !== '') return { ok: false, reason: 'credentials in URL are not allowed' }
   const host = url.hostname.toLowerCase().replace(/\.$/, '')
+  // `https://.adobe.io` parses, and ends with `.adobe.io`: a host with an empty label is no subdomain of anything.
+  if (host.split('.').includes('')) return { ok: false, reason: `host ${url.host} is not a valid host name` }
   const port = url.port
   const allowed = policy.allowHosts.some(pattern => hostMatches(pattern.toLowerCase(), host, port))
   return allowed ? { ok: true, url } : { ok: false, reason: `host ${url.host} is not in the allow-list` }

@@ -8,6 +8,13 @@ import type { Source } from '../sources/index.ts'
 
 export const ACCEPTED_CONTENT_TYPES = ['application/json', 'application/cloudevents+json', 'application/cloudevents-batch+json']
 const MAX_CHALLENGE_LENGTH = 1024
+/**
+ * Deepest nesting of arrays/objects accepted in a body. Adobe's events nest a
+ * dozen levels; a body nested thousands deep parses (V8's parser is iterative)
+ * but overflows the stack of every recursive step after it (JSON.stringify on
+ * enqueue), which would turn a client's mistake into a 5xx retried forever.
+ */
+export const MAX_JSON_DEPTH = 64
 
 export interface WebhooksOptions {
   sources: Map<string, Source>
@@ -72,6 +79,7 @@ export default async function webhooks (app: FastifyInstance, opts: WebhooksOpti
     } catch (err) {
       throw (err as Error).message.includes('forbidden') ? invalidPayload('body contains a forbidden prototype key') : invalidJson()
     }
+    if (nestedDeeperThan(body, MAX_JSON_DEPTH)) throw invalidPayload(`body is nested more than ${MAX_JSON_DEPTH} levels deep`)
 
     const delivery: Delivery = {
       sourceName: source.name,
@@ -89,6 +97,20 @@ export default async function webhooks (app: FastifyInstance, opts: WebhooksOpti
     request.log.info({ source: source.name, eventIds: envelopes.map(e => e.id) }, 'accepted')
     return reply.send(source.ack(envelopes.length))
   })
+}
+
+/** Whether parsed JSON nests arrays/objects deeper than `max`; iterative, so any depth is safe to check. */
+export function nestedDeeperThan (value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]]
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!
+    if (node === null || typeof node !== 'object') continue
+    if (depth >= max) return true
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
+    }
+  }
+  return false
 }
 
 function mediaType (header: string | undefined): string {

@@ -23,32 +23,46 @@ export interface PublicKeyCacheOptions {
   log: Logger
   /** How long a failed fetch is remembered before the next try. */
   failureTtlMs?: number
-  /** Good keys kept at most. */
+  /** Keys kept (only paths the key server served a key for). */
   maxEntries?: number
-  /** Remembered failures kept at most. */
+  /** Failed paths remembered (their answer and whether their failure was logged). */
   maxFailures?: number
-  /** Distinct key fetches running at once at most; more answer 503 at once. */
-  maxInflight?: number
+  /**
+   * Fetches of paths never served before, per `fetchWindowMs`. Key paths come
+   * from unauthenticated headers: without a budget every request with a new
+   * made-up path would cost an outbound fetch and an error line.
+   */
+  maxNewPathFetches?: number
+  fetchWindowMs?: number
   maxPemBytes?: number
 }
 
+interface Entry { key: KeyObject, expires: number }
+interface Failure { error: KeyFetchError, expires: number }
+
 /**
  * Adobe I/O Events public keys by path, fetched from one fixed base URL,
- * cached (at most the configured TTL), fetched once for concurrent requests.
- * The path comes from an unauthenticated header, so what a stranger can make
- * it do is bounded: failures are remembered briefly in a cache of their own
- * (they never push a good key out), only a few distinct fetches run at once,
- * and a failure is logged once per outage rather than once per path or request.
+ * cached (at most the configured TTL), fetched once for concurrent requests,
+ * with failures remembered briefly and logged once per outage rather than
+ * once per path or request.
+ *
+ * Failures are kept apart from keys, so made-up paths in hostile requests can
+ * neither evict Adobe's keys nor grow memory, and fetches of never-seen paths
+ * are budgeted per window (over budget answers 503 without a fetch).
  */
 export class PublicKeyCache {
   readonly #opts: Required<PublicKeyCacheOptions>
-  readonly #keys = new Map<string, { key: KeyObject, expires: number }>()
-  readonly #failures = new Map<string, { error: KeyFetchError, expires: number }>()
+  readonly #entries = new Map<string, Entry>()
+  readonly #failures = new Map<string, Failure>()
   readonly #inflight = new Map<string, Promise<KeyObject>>()
+  /** The key host is failing since…; one error line per outage, not per path or request. */
   #outage: { since: number, suppressed: number } | undefined
+  /** Start times of new-path fetches in the current window. */
+  #newPathFetches: number[] = []
+  #budgetLogged = false
 
   constructor (opts: PublicKeyCacheOptions) {
-    this.#opts = { failureTtlMs: 5000, maxEntries: 64, maxFailures: 256, maxInflight: 4, maxPemBytes: 16384, ...opts }
+    this.#opts = { failureTtlMs: 5000, maxEntries: 64, maxFailures: 256, maxNewPathFetches: 16, fetchWindowMs: 10_000, maxPemBytes: 16384, ...opts }
   }
 
   /**
@@ -57,19 +71,35 @@ export class PublicKeyCache {
    */
   get (path: string): KeyObject | Promise<KeyObject> {
     const now = Date.now()
-    const hit = this.#keys.get(path)
-    if (hit !== undefined && hit.expires > now) return hit.key
+    const entry = this.#entries.get(path)
+    if (entry !== undefined && entry.expires > now) return entry.key
     const failure = this.#failures.get(path)
     if (failure !== undefined && failure.expires > now) return Promise.reject(failure.error)
     let pending = this.#inflight.get(path)
     if (pending === undefined) {
-      if (this.#inflight.size >= this.#opts.maxInflight) {
-        return Promise.reject(new KeyFetchError(path, `more than ${this.#opts.maxInflight} different keys are being fetched at once`))
+      // A path that once gave a key (expired now) is refreshed whatever the budget.
+      if (entry === undefined && !this.#takeNewPathBudget(now)) {
+        return Promise.reject(new KeyFetchError(path, 'too many fetches of unknown key paths; not fetched'))
       }
       pending = this.#fetch(path).finally(() => this.#inflight.delete(path))
       this.#inflight.set(path, pending)
     }
     return pending
+  }
+
+  #takeNewPathBudget (now: number): boolean {
+    const { fetchWindowMs, maxNewPathFetches } = this.#opts
+    this.#newPathFetches = this.#newPathFetches.filter(t => now - t < fetchWindowMs)
+    if (this.#newPathFetches.length >= maxNewPathFetches) {
+      if (!this.#budgetLogged) {
+        this.#budgetLogged = true
+        this.#opts.log.warn({ maxNewPathFetches, fetchWindowMs }, 'too many unknown public key paths requested; further ones answer 503 without a fetch until the window passes')
+      }
+      return false
+    }
+    this.#budgetLogged = false
+    this.#newPathFetches.push(now)
+    return true
   }
 
   async #fetch (path: string): Promise<KeyObject> {
@@ -89,7 +119,7 @@ export class PublicKeyCache {
         throw new KeyFetchError(path, 'key server returned something that is not a PEM public key', { cause: err })
       }
       if (key.asymmetricKeyType !== 'rsa') throw new KeyFetchError(path, `expected an RSA key, got ${key.asymmetricKeyType}`)
-      remember(this.#keys, path, { key, expires: Date.now() + this.#opts.ttlMs }, this.#opts.maxEntries)
+      this.#remember(path, { key, expires: Date.now() + this.#opts.ttlMs })
       this.#failures.delete(path)
       if (this.#outage !== undefined) {
         this.#opts.log.info({ keyPath: path, failuresSuppressed: this.#outage.suppressed, outageMs: Date.now() - this.#outage.since }, 'public key fetch recovered')
@@ -98,7 +128,7 @@ export class PublicKeyCache {
       return key
     } catch (err) {
       const error = err instanceof KeyFetchError ? err : new KeyFetchError(path, `key fetch failed: ${(err as Error).message}`, { cause: err })
-      remember(this.#failures, path, { error, expires: Date.now() + this.#opts.failureTtlMs }, this.#opts.maxFailures)
+      this.#rememberFailure(path, { error, expires: Date.now() + this.#opts.failureTtlMs })
       if (this.#outage === undefined) {
         this.#outage = { since: Date.now(), suppressed: 0 }
         this.#opts.log.error({ keyPath: path, keyUrl: url, err: error }, 'public key fetch failed; signed requests answer 503 until it recovers')
@@ -109,16 +139,29 @@ export class PublicKeyCache {
       throw error
     }
   }
-}
 
-/** Sets an entry, dropping the oldest when the map is full. */
-function remember<V> (map: Map<string, V>, path: string, value: V, max: number): void {
-  map.delete(path)
-  if (map.size >= max) {
-    const oldest = map.keys().next().value
-    if (oldest !== undefined) map.delete(oldest)
+  #remember (path: string, entry: Entry): void {
+    this.#entries.delete(path)
+    if (this.#entries.size >= this.#opts.maxEntries) {
+      const oldest = this.#entries.keys().next().value
+      if (oldest !== undefined) this.#entries.delete(oldest)
+    }
+    this.#entries.set(path, entry)
   }
-  map.set(path, value)
+
+  #rememberFailure (path: string, failure: Failure): void {
+    this.#failures.delete(path)
+    if (this.#failures.size >= this.#opts.maxFailures) {
+      const oldest = this.#failures.keys().next().value
+      if (oldest !== undefined) this.#failures.delete(oldest)
+    }
+    this.#failures.set(path, failure)
+  }
+
+  /** Sizes of the internal maps (for tests asserting they stay bounded). */
+  get sizes (): { keys: number, failures: number } {
+    return { keys: this.#entries.size, failures: this.#failures.size }
+  }
 }
 
 async function readCapped (res: Response, max: number): Promise<string> {
