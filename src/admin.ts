@@ -5,7 +5,7 @@ import { Queue, QueueEvents } from 'bullmq'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { ConfigError, type GatewayConfig } from './config.ts'
+import { ConfigError, secretHeaders, type GatewayConfig } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { httpServerOptions, requireHost } from './http-server.ts'
 import { loggerOptions } from './logger.ts'
@@ -57,7 +57,7 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
   if (!access.open) throw new ConfigError(`admin port: ${access.reason}`)
 
   const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger.child({ port: 'admin' }) } : { logger: loggerOptions(config.logLevel) }),
+    ...(deps.logger ? { loggerInstance: deps.logger.child({ port: 'admin' }) } : { logger: loggerOptions(config.logLevel, secretHeaders(config)) }),
     // Same process as the public port: a slow client here would hold the same sockets and memory.
     ...httpServerOptions(config.http),
     return503OnClosing: true,

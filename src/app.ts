@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { GatewayConfig } from './config.ts'
+import { secretHeaders, type GatewayConfig } from './config.ts'
 import { EventQueue } from './ingest/event-queue.ts'
 import { ValidationChallenge } from './ingest/validation-challenge.ts'
 import { JobStatusStore } from './job-status.ts'
@@ -41,7 +41,7 @@ declare module 'fastify' {
  */
 export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel, secretHeaderNames(config)) }),
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel, secretHeaders(config)) }),
     bodyLimit: config.bodyLimit,
     // Slow or idle clients cannot hold sockets: Adobe sends a whole request well inside these.
     ...httpServerOptions(config.http),
@@ -92,8 +92,4 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
   })
   await app.register(jobs, { store: new JobStatusStore(redis, config.queuePrefix) })
   return app
-}
-
-function secretHeaderNames (config: GatewayConfig): string[] {
-  return config.sources.flatMap(s => s.kind !== 'adobe-io-events' && (s.auth.type === 'header' || s.auth.type === 'hmac') ? [s.auth.header] : [])
 }

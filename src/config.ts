@@ -85,6 +85,11 @@ export interface HttpTimeouts {
   keepAliveTimeoutMs: number
 }
 
+/** Header names that carry a configured source's shared token or signature (redacted from logs). */
+export function secretHeaders (config: Pick<GatewayFileConfig, 'sources'>): string[] {
+  return config.sources.flatMap(s => s.kind !== 'adobe-io-events' && (s.auth.type === 'header' || s.auth.type === 'hmac') ? [s.auth.header] : [])
+}
+
 /** A configuration problem; the message is one line naming the setting. */
 export class ConfigError extends Error {
   constructor (message: string) {

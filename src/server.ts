@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { adminAccess, buildAdminApp } from './admin.ts'
 import { buildApp } from './app.ts'
-import { ConfigError, loadConfig, type GatewayConfig } from './config.ts'
+import { ConfigError, loadConfig, secretHeaders, type GatewayConfig } from './config.ts'
 import { loggerOptions } from './logger.ts'
 import { GatewayMetrics } from './metrics.ts'
 
@@ -75,7 +75,7 @@ export function configOrExit (): GatewayConfig {
 /** Runs `start`, then closes what it returned on SIGTERM/SIGINT within the shutdown budget. */
 export async function runUntilSignalled (name: string, start: (config: GatewayConfig, log: Logger) => Promise<{ close(): Promise<unknown> }>) {
   const config = configOrExit()
-  const log = pino(loggerOptions(config.logLevel)).child({ role: name })
+  const log = pino(loggerOptions(config.logLevel, secretHeaders(config))).child({ role: name })
   let running: { close(): Promise<unknown> } | undefined
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')

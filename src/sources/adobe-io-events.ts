@@ -22,7 +22,6 @@ export const adobeIoEvents: SourceKind<Config> = {
     return {
       name: config.name,
       kind: 'adobe-io-events',
-      secretHeaders: [],
       verify (rawBody, headers) {
         if (config.verify === 'none') return
         return verifyAdobeProof(rawBody, headers, { keys: deps.keys, clientSecret: config.clientSecret })

@@ -23,7 +23,6 @@ export const learningManager: SourceKind<Config> = {
     return {
       name: config.name,
       kind: 'learning-manager',
-      secretHeaders: auth.type === 'header' || auth.type === 'hmac' ? [auth.header] : [],
       verify: (rawBody, headers) => verifyCredentials(auth, rawBody, headers),
       parse (body) {
         if (!validatePayload(body)) throw invalidPayload(`not a Learning Manager payload: ${describeError(validatePayload.errors)}`)

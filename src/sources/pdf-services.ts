@@ -21,7 +21,6 @@ export const pdfServices: SourceKind<Config> = {
     return {
       name: config.name,
       kind: 'pdf-services',
-      secretHeaders: auth.type === 'header' || auth.type === 'hmac' ? [auth.header] : [],
       verify: (rawBody, headers) => verifyCredentials(auth, rawBody, headers),
       parse (body) {
         if (!validateCallback(body)) throw invalidPayload(`not a PDF Services callback: ${describeError(validateCallback.errors)}`)

@@ -32,8 +32,6 @@ export interface OutputRef {
 export interface Source {
   readonly name: string
   readonly kind: SourceConfig['kind']
-  /** Header names holding secrets for this source, redacted from logs. */
-  readonly secretHeaders: readonly string[]
   verify (rawBody: Buffer, headers: IncomingHttpHeaders): void | Promise<void>
   parse (body: unknown, delivery: Delivery): Parsed
   /** Response body for an accepted delivery. */
