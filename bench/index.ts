@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { openSync, mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
@@ -40,6 +40,13 @@ const BATCH_SIZE = 20
 /** BENCH_ROWS=1,3 runs only those rows (while working on one); all by default. */
 const ROWS = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5').split(',').map(r => r.trim()))
 const runs = (row: string) => ROWS.has(row)
+/**
+ * BENCH_COMPARE=<checkout> adds row 3b: the gateway of another checkout of this
+ * repository (e.g. `git worktree add /tmp/before HEAD~1`), interleaved with row
+ * 3 round by round, so an optimization is measured against its "before" under
+ * the same background load.
+ */
+const COMPARE_DIR = process.env.BENCH_COMPARE
 /** BENCH_PROFILE=<dir> writes a CPU profile of each child process there. */
 const PROFILE_DIR = process.env.BENCH_PROFILE
 const SOURCE = 'adobe'
@@ -71,8 +78,8 @@ const devNull = openSync('/dev/null', 'w')
 /** Starts `node --import tsx <file>` with `env`, resolves once it reported ready over IPC. */
 async function startChild (file: string, env: Record<string, string>): Promise<Child> {
   const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(ROOT, file)], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', isAbsolute(file) ? file : join(ROOT, file)], {
+    cwd: isAbsolute(file) ? dirname(dirname(dirname(file))) : ROOT,
     env: { ...process.env, ...env },
     // Logs go to /dev/null: their cost (serialization, write) stays in the measurement.
     stdio: ['ignore', devNull, 'inherit', 'ipc']
@@ -315,6 +322,10 @@ async function main () {
     // 3 — the gateway, single events (each its own event id)
     await add('3', '3 gateway, RSA, single events', 'bench/servers/gateway.ts', gatewayEnv('r3'),
       { pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r3'), jobIdOf: id => jobIdFor(id) })
+    if (COMPARE_DIR !== undefined && runs('3')) {
+      await add('3', `3b gateway of ${COMPARE_DIR}`, join(COMPARE_DIR, 'bench/servers/gateway.ts'), gatewayEnv('r3b'),
+        { key: '3b', pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r3b'), jobIdOf: id => jobIdFor(id) })
+    }
     // 4 — the gateway, batches of 20
     await add('4', `4 gateway, RSA, batches of ${BATCH_SIZE}`, 'bench/servers/gateway.ts', gatewayEnv('r4'),
       { pool: { deliveries: batches, next: 0 }, prefix: prefixOf('r4'), jobIdOf: id => jobIdFor(id), unit: 'events/s', perRequest: BATCH_SIZE })

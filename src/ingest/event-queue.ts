@@ -58,6 +58,8 @@ export class EventQueue {
   readonly queue: Queue
   readonly #opts: EventQueueOptions
   readonly #jobOpts: JobsOptions
+  /** What BullMQ's `new Job(...).asJSON()` gives for our options, minus the per-event fields. */
+  readonly #template: JobJson
   /** The group this turn of the event loop is adding to, until it is flushed. */
   #open: Group | undefined
 
@@ -70,6 +72,27 @@ export class EventQueue {
     // The queue's own 'error' events (lost connection) are answered per request as 503.
     this.queue.on('error', () => {})
     this.#jobOpts = jobOptions(opts.attempts, opts.backoffMs)
+    // Built once by BullMQ itself, so its defaults (attempts, normalized backoff,
+    // counters) stay BullMQ's; per event only id, data, opts and timestamp change.
+    this.#template = new Job(this.queue, 'template', {}, { ...this.#jobOpts, jobId: 'template', deduplication: { id: 'template', ttl: opts.dedupWindowMs } }, 'template').asJSON()
+  }
+
+  /**
+   * The JobJson BullMQ's `new Job(queue, type, envelope, opts, id).asJSON()`
+   * returns, without building a Job (its constructor, option copies and
+   * undefined-field sweep cost about as much as serializing the envelope).
+   * test/ingest/event-queue-job.test.ts holds it equal to BullMQ's own.
+   */
+  jobJson (envelope: Envelope, id: string, timestamp = Date.now()): JobJson {
+    return {
+      ...this.#template,
+      id,
+      name: envelope.type,
+      data: JSON.stringify(envelope),
+      opts: { ...this.#template.opts, jobId: id, deduplication: { id, ttl: this.#opts.dedupWindowMs } },
+      timestamp,
+      deduplicationId: id
+    }
   }
 
   /** Queues the envelopes atomically; throws a 503 GatewayError when not confirmed in time. */
@@ -100,12 +123,7 @@ export class EventQueue {
   async #addAtomically (envelopes: readonly Envelope[]): Promise<void> {
     const jobs = envelopes.map(envelope => {
       const id = jobIdFor(envelope.id)
-      const job = new Job(this.queue, envelope.type, envelope, {
-        ...this.#jobOpts,
-        jobId: id,
-        deduplication: { id, ttl: this.#opts.dedupWindowMs }
-      }, id)
-      return { id, json: job.asJSON() }
+      return { id, json: this.jobJson(envelope, id) }
     })
     let group = this.#open
     if (group === undefined || group.jobs.length + jobs.length > MAX_GROUP_JOBS) {
