@@ -46,7 +46,9 @@ const runs = (row: string) => ROWS.has(row)
  * 3 round by round, so an optimization is measured against its "before" under
  * the same background load.
  */
-const COMPARE_DIR = process.env.BENCH_COMPARE
+const COMPARE_ENV: Record<string, string> = Object.fromEntries((process.env.BENCH_COMPARE_ENV ?? '').split(/\s+/).filter(Boolean).map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+/** BENCH_COMPARE_ENV="LOG_LEVEL=warn …" alone compares this checkout with itself under those settings. */
+const COMPARE_DIR = process.env.BENCH_COMPARE ?? (process.env.BENCH_COMPARE_ENV ? ROOT : undefined)
 /** BENCH_PROFILE=<dir> writes a CPU profile of each child process there. */
 const PROFILE_DIR = process.env.BENCH_PROFILE
 const SOURCE = 'adobe'
@@ -323,7 +325,7 @@ async function main () {
     await add('3', '3 gateway, RSA, single events', 'bench/servers/gateway.ts', gatewayEnv('r3'),
       { pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r3'), jobIdOf: id => jobIdFor(id) })
     if (COMPARE_DIR !== undefined && runs('3')) {
-      await add('3', `3b gateway of ${COMPARE_DIR}`, join(COMPARE_DIR, 'bench/servers/gateway.ts'), gatewayEnv('r3b'),
+      await add('3', `3b gateway of ${COMPARE_DIR} ${process.env.BENCH_COMPARE_ENV ?? ''}`.trim(), join(COMPARE_DIR, 'bench/servers/gateway.ts'), { ...gatewayEnv('r3b'), ...COMPARE_ENV },
         { key: '3b', pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r3b'), jobIdOf: id => jobIdFor(id) })
     }
     // 4 — the gateway, batches of 20

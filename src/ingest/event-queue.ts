@@ -33,7 +33,13 @@ export function jobOptions (attempts: number, backoffMs: number): JobsOptions {
  */
 const MAX_GROUP_JOBS = 200
 
-/** The deliveries of one event-loop turn, flushed as one MULTI. */
+/**
+ * Transactions out at once. One: Redis runs them one after another anyway, and
+ * while one is out the next gathers every delivery that arrives meanwhile.
+ */
+const MAX_IN_FLIGHT = 1
+
+/** Deliveries flushed together as one MULTI. */
 class Group {
   readonly jobs: { id: string, json: JobJson }[] = []
   resolve!: (results: [Error | null, unknown][]) => void
@@ -60,8 +66,12 @@ export class EventQueue {
   readonly #jobOpts: JobsOptions
   /** What BullMQ's `new Job(...).asJSON()` gives for our options, minus the per-event fields. */
   readonly #template: JobJson
-  /** The group this turn of the event loop is adding to, until it is flushed. */
-  #open: Group | undefined
+  /** Groups not yet sent, oldest first; deliveries join the last one. */
+  readonly #waiting: Group[] = []
+  /** Transactions sent and not yet answered. */
+  #inFlight = 0
+  /** A flush is scheduled for the next turn of the event loop. */
+  #scheduled = false
 
   constructor (opts: EventQueueOptions) {
     this.#opts = opts
@@ -115,23 +125,26 @@ export class EventQueue {
   }
 
   /**
-   * Joins this tick's transaction: the deliveries handled in one turn of the
-   * event loop share one MULTI (one round trip, one write) instead of one MULTI
-   * each. A delivery's events stay together in it, and each delivery resolves
-   * only when the results of its own commands came back without error.
+   * Joins the next transaction: deliveries share one MULTI (one write, one
+   * round trip, one EXEC for Redis) instead of one MULTI each. While a
+   * transaction is in flight the next one fills up, so the busier the edge the
+   * larger and fewer its transactions (group commit). A delivery's events stay
+   * together in one MULTI, and each delivery resolves only when the results of
+   * its own commands came back without error.
    */
   async #addAtomically (envelopes: readonly Envelope[]): Promise<void> {
     const jobs = envelopes.map(envelope => {
       const id = jobIdFor(envelope.id)
       return { id, json: this.jobJson(envelope, id) }
     })
-    let group = this.#open
+    let group = this.#waiting.at(-1)
     if (group === undefined || group.jobs.length + jobs.length > MAX_GROUP_JOBS) {
-      group = this.#open = new Group()
-      setImmediate(() => this.#flush(group!))
+      group = new Group()
+      this.#waiting.push(group)
     }
     const first = group.jobs.length
     group.jobs.push(...jobs)
+    this.#schedule()
     const results = await group.results
     for (let i = first; i < first + jobs.length; i++) {
       const [err] = results[i]!
@@ -139,8 +152,26 @@ export class EventQueue {
     }
   }
 
+  /** Flushes waiting groups on the next turn (so this turn's deliveries join), while fewer than MAX_IN_FLIGHT are out. */
+  #schedule (): void {
+    if (this.#scheduled || this.#inFlight >= MAX_IN_FLIGHT || this.#waiting.length === 0) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      while (this.#inFlight < MAX_IN_FLIGHT && this.#waiting.length > 0) {
+        const group = this.#waiting.shift()!
+        this.#inFlight++
+        void this.#flush(group).then(() => {
+          this.#inFlight--
+          this.#schedule()
+        })
+      }
+    })
+  }
+
+  /** Sends one group as a MULTI; never rejects (the group's waiters get the outcome). */
   async #flush (group: Group): Promise<void> {
-    if (this.#open === group) this.#open = undefined
+    let timer: NodeJS.Timeout | undefined
     try {
       // BullMQ's addBulk pipelines without MULTI; its backend exposes the
       // transactional insert its flow producer uses, which is what a batch needs.
@@ -150,11 +181,20 @@ export class EventQueue {
       const client = await backend.client
       const multi = client.multi()
       for (const job of group.jobs) void backend.addJobToTransaction(multi, job.json, job.id)
-      const results = await multi.exec() as [Error | null, unknown][] | null
+      // Bounded like each delivery: a transaction Redis never answers must not
+      // hold the in-flight slot, or every later delivery would wait behind it.
+      const results = await Promise.race([
+        multi.exec() as Promise<[Error | null, unknown][] | null>,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`transaction not confirmed within ${this.#opts.ackTimeoutMs} ms`)), this.#opts.ackTimeoutMs)
+        })
+      ])
       if (results === null) throw new Error('enqueue transaction was discarded')
       group.resolve(results)
     } catch (err) {
       group.reject(err)
+    } finally {
+      clearTimeout(timer)
     }
   }
 
