@@ -32,7 +32,11 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 /** Autocannon runs whole seconds. */
 const ROUND_SECONDS = Math.max(1, Math.round(SECONDS / ROUNDS))
-const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 10)
+/**
+ * As many connections as rows 1–4: with 10, one request in flight per
+ * connection and a few ms of latency capped the offered rate below the target.
+ */
+const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? CONNECTIONS)
 /** Signed bodies are prepared up front (RSA signing is the slow part); a row stops early if it runs out. */
 const SINGLES = Number(process.env.BENCH_SINGLES ?? 120_000)
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 12_000)
@@ -420,6 +424,7 @@ async function endToEnd (o: EndToEndOptions): Promise<Row> {
   try {
     const pool = { deliveries: o.singles, next: 0 }
     const sentAt = new Map<string, number>()
+    const cpu0 = { gateway: cpuMs(gateway.pid), workers: cpuMs(workers.pid), redis: await redisCpuMs(o.redis), own: process.cpuUsage() }
     const r = await load({
       port: gateway.port,
       seconds: SECONDS,
@@ -436,11 +441,15 @@ async function endToEnd (o: EndToEndOptions): Promise<Row> {
       const sent = sentAt.get(id)
       if (sent !== undefined) e2e.push(at - sent)
     }
+    const own = process.cpuUsage(cpu0.own)
+    const perEvent = (ms: number) => (ms * 1000 / Math.max(1, r.ok)).toFixed(0)
+    o.notes.push(`row 5: CPU µs/event from the first request to the last forward: gateway ${perEvent(cpuMs(gateway.pid) - cpu0.gateway)}, workers ${perEvent(cpuMs(workers.pid) - cpu0.workers)}, ` +
+      `Redis ${perEvent(await redisCpuMs(o.redis) - cpu0.redis)}, load generator + destination ${perEvent((own.user + own.system) / 1000)}`)
     const lost = r.ok - o.destination.arrivals.size
     const times = [...o.destination.arrivals.values()]
     const drainSeconds = times.length > 1 ? (Math.max(...times) - Math.min(...times)) / 1000 : 0
     o.notes.push(`row 5: workers forwarded ${times.length} events over ${drainSeconds.toFixed(1)} s (${drainSeconds > 0 ? (times.length / drainSeconds).toFixed(0) : '?'} forwards/s; the e2e latency grows once that is below the offered rate)`)
-    o.notes.push(`row 5: ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}, ${o.destination.arrivals.size} forwarded${lost > 0 ? `, ${lost} not forwarded within 30 s` : ''}`)
+    o.notes.push(`row 5: offered ${o.rate} req/s over ${E2E_CONNECTIONS} connections; ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}, ${o.destination.arrivals.size} forwarded${lost > 0 ? `, ${lost} not forwarded within 30 s` : ''}`)
     await retention(o.redis, o.env.QUEUE_PREFIX!, o.notes)
     return { name, rate: r.ok / r.seconds, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: latencyFigures(e2e), errors: r.errors + Math.max(0, lost), bytesPerEvent: undefined }
   } finally {
