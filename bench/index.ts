@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { openSync, mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
@@ -273,6 +273,8 @@ async function main () {
   const redisVersion = /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? '?'
   say(`# aeg bench ${new Date().toISOString()}`)
   say(`# machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, Redis ${redisVersion} at ${REDIS_URL}`)
+  // Other work on the machine takes cores from every row; the ratios hold up better than the absolute rates.
+  say(`# load average at start (1/5/15 min): ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
   say(`# rows 1–4: ${ROUND_SECONDS * ROUNDS} s each in ${ROUNDS} interleaved rounds after ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections; row 5: ${SECONDS} s, ${E2E_CONNECTIONS} connections; run ${runId}`)
 
   let t = Date.now()
@@ -392,6 +394,7 @@ async function main () {
 
   printTable(rows)
   for (const n of notes) say(`# ${n}`)
+  say(`# load average at end (1/5/15 min): ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
   say(`# total ${((Date.now() - started) / 1000).toFixed(0)} s`)
 
   const dir = join(ROOT, 'bench', 'results')
@@ -464,17 +467,19 @@ async function retention (redis: Redis, prefix: string, notes: string[]) {
   let sampleBytes = 0
   let sampled = 0
   let cursor = '0'
+  let sampleKey: string | undefined
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:events:de:*`, 'COUNT', 1000)
     cursor = next
     dedup += keys.length
+    sampleKey ??= keys[0]
     for (const k of keys.slice(0, Math.max(0, 100 - sampled))) {
       sampleBytes += Number(await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0') ?? 0)
       sampled++
     }
   } while (cursor !== '0')
   const completed = await redis.zcard(`${prefix}:events:completed`)
-  const ttl = sampled > 0 ? await redis.pttl((await redis.scan('0', 'MATCH', `${prefix}:events:de:*`, 'COUNT', 100))[1][0] ?? '') : -2
+  const ttl = sampleKey !== undefined ? await redis.pttl(sampleKey) : -2
   notes.push(`row 5 retention after drain: ${dedup} dedup entries × ${sampled ? (sampleBytes / sampled).toFixed(0) : '?'} B (TTL ${(ttl / 3_600_000).toFixed(1)} h), ${completed} completed jobs kept in 'events' (removeOnComplete bounds them)`)
 }
 
