@@ -15,9 +15,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { openSync, mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { dirname, isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { jobIdFor } from '../src/queues.ts'
@@ -32,7 +33,11 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 /** Autocannon runs whole seconds. */
 const ROUND_SECONDS = Math.max(1, Math.round(SECONDS / ROUNDS))
-const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 10)
+/**
+ * Row 5's most requests in flight (kept-alive connections). As many as rows
+ * 1–4: 10 capped what could be offered once latency grew past a few ms.
+ */
+const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? CONNECTIONS)
 /** Signed bodies are prepared up front (RSA signing is the slow part); a row stops early if it runs out. */
 const SINGLES = Number(process.env.BENCH_SINGLES ?? 120_000)
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 12_000)
@@ -40,6 +45,15 @@ const BATCH_SIZE = 20
 /** BENCH_ROWS=1,3 runs only those rows (while working on one); all by default. */
 const ROWS = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5').split(',').map(r => r.trim()))
 const runs = (row: string) => ROWS.has(row)
+/**
+ * BENCH_COMPARE=<checkout> adds row 3b: the gateway of another checkout of this
+ * repository (e.g. `git worktree add /tmp/before HEAD~1`), interleaved with row
+ * 3 round by round, so an optimization is measured against its "before" under
+ * the same background load.
+ */
+const COMPARE_ENV: Record<string, string> = Object.fromEntries((process.env.BENCH_COMPARE_ENV ?? '').split(/\s+/).filter(Boolean).map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+/** BENCH_COMPARE_ENV="LOG_LEVEL=warn …" alone compares this checkout with itself under those settings. */
+const COMPARE_DIR = process.env.BENCH_COMPARE ?? (process.env.BENCH_COMPARE_ENV ? ROOT : undefined)
 /** BENCH_PROFILE=<dir> writes a CPU profile of each child process there. */
 const PROFILE_DIR = process.env.BENCH_PROFILE
 const SOURCE = 'adobe'
@@ -71,8 +85,8 @@ const devNull = openSync('/dev/null', 'w')
 /** Starts `node --import tsx <file>` with `env`, resolves once it reported ready over IPC. */
 async function startChild (file: string, env: Record<string, string>): Promise<Child> {
   const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(ROOT, file)], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', isAbsolute(file) ? file : join(ROOT, file)], {
+    cwd: isAbsolute(file) ? dirname(dirname(dirname(file))) : ROOT,
     env: { ...process.env, ...env },
     // Logs go to /dev/null: their cost (serialization, write) stays in the measurement.
     stdio: ['ignore', devNull, 'inherit', 'ipc']
@@ -111,7 +125,7 @@ interface LoadResult {
   errors: number
   statusCodes: Record<string, number>
   latencies: number[]
-  raw: autocannon.Result
+  raw: autocannon.Result | undefined
 }
 
 interface LoadOptions {
@@ -169,6 +183,73 @@ async function load (opts: LoadOptions): Promise<LoadResult> {
     latencies,
     raw
   }
+}
+
+interface PacedOptions {
+  port: number
+  seconds: number
+  /** Requests per second, sent evenly spaced (open loop). */
+  rate: number
+  /** Most requests in flight (kept-alive connections); more wait for one, their wait counted. */
+  connections: number
+  pool: { deliveries: SignedDelivery[], next: number }
+  onSend: (delivery: SignedDelivery, scheduledAt: number) => void
+}
+
+/**
+ * Open-loop load at an even rate, for row 5. Autocannon's `overallRate` lets
+ * every connection send its whole per-second quota back to back at the start
+ * of each second and then idle: at half the edge's capacity that is half a
+ * second of full-speed load per second, so the ack latencies it reports are
+ * those of a saturated edge. Here request i is due at start + i/rate, and its
+ * latency is counted from that due time (a request that waits for a free
+ * connection has the wait in its latency: no coordinated omission).
+ */
+async function pacedLoad (o: PacedOptions): Promise<LoadResult> {
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: o.connections })
+  const latencies: number[] = []
+  const statusCodes: Record<string, number> = {}
+  let ok = 0
+  let errors = 0
+  const total = Math.min(Math.round(o.rate * o.seconds), o.pool.deliveries.length - o.pool.next)
+  const start = performance.now()
+  const inFlight = new Set<Promise<void>>()
+  const send = (due: number) => {
+    const delivery = o.pool.deliveries[o.pool.next++]!
+    o.onSend(delivery, due)
+    const done = new Promise<void>(resolve => {
+      const req = httpRequest({ host: '127.0.0.1', port: o.port, path: PATH, method: 'POST', agent, headers: { ...delivery.headers, 'content-length': delivery.body.byteLength } }, res => {
+        res.resume()
+        res.once('end', () => {
+          const status = res.statusCode ?? 0
+          statusCodes[status] = (statusCodes[status] ?? 0) + 1
+          if (status >= 200 && status < 300) {
+            ok++
+            latencies.push(performance.now() - due)
+          } else {
+            errors++
+          }
+          resolve()
+        })
+      })
+      req.setTimeout(10_000, () => req.destroy(new Error('timeout')))
+      req.once('error', () => { errors++; resolve() })
+      req.end(delivery.body)
+    })
+    inFlight.add(done)
+    void done.then(() => inFlight.delete(done))
+  }
+  let sent = 0
+  while (sent < total) {
+    const now = performance.now()
+    const due = Math.min(total, Math.floor((now - start) / 1000 * o.rate) + 1)
+    for (; sent < due; sent++) send(start + sent / o.rate * 1000)
+    // A 1 ms timer: the due requests of each millisecond go out together.
+    await new Promise(resolve => setTimeout(resolve, 1))
+  }
+  await Promise.all(inFlight)
+  agent.destroy()
+  return { seconds: (performance.now() - start) / 1000, ok, errors, statusCodes, latencies, raw: undefined }
 }
 
 // ---------------------------------------------------------------- figures
@@ -260,6 +341,8 @@ async function main () {
   const redisVersion = /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? '?'
   say(`# aeg bench ${new Date().toISOString()}`)
   say(`# machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, Redis ${redisVersion} at ${REDIS_URL}`)
+  // Other work on the machine takes cores from every row; the ratios hold up better than the absolute rates.
+  say(`# load average at start (1/5/15 min): ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
   say(`# rows 1–4: ${ROUND_SECONDS * ROUNDS} s each in ${ROUNDS} interleaved rounds after ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections; row 5: ${SECONDS} s, ${E2E_CONNECTIONS} connections; run ${runId}`)
 
   let t = Date.now()
@@ -315,6 +398,10 @@ async function main () {
     // 3 — the gateway, single events (each its own event id)
     await add('3', '3 gateway, RSA, single events', 'bench/servers/gateway.ts', gatewayEnv('r3'),
       { pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r3'), jobIdOf: id => jobIdFor(id) })
+    if (COMPARE_DIR !== undefined && runs('3')) {
+      await add('3', `3b gateway of ${COMPARE_DIR} ${process.env.BENCH_COMPARE_ENV ?? ''}`.trim(), join(COMPARE_DIR, 'bench/servers/gateway.ts'), { ...gatewayEnv('r3b'), ...COMPARE_ENV },
+        { key: '3b', pool: { deliveries: singles, next: 0 }, prefix: prefixOf('r3b'), jobIdOf: id => jobIdFor(id) })
+    }
     // 4 — the gateway, batches of 20
     await add('4', `4 gateway, RSA, batches of ${BATCH_SIZE}`, 'bench/servers/gateway.ts', gatewayEnv('r4'),
       { pool: { deliveries: batches, next: 0 }, prefix: prefixOf('r4'), jobIdOf: id => jobIdFor(id), unit: 'events/s', perRequest: BATCH_SIZE })
@@ -375,6 +462,7 @@ async function main () {
 
   printTable(rows)
   for (const n of notes) say(`# ${n}`)
+  say(`# load average at end (1/5/15 min): ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
   say(`# total ${((Date.now() - started) / 1000).toFixed(0)} s`)
 
   const dir = join(ROOT, 'bench', 'results')
@@ -407,13 +495,14 @@ async function endToEnd (o: EndToEndOptions): Promise<Row> {
   try {
     const pool = { deliveries: o.singles, next: 0 }
     const sentAt = new Map<string, number>()
-    const r = await load({
+    const cpu0 = { gateway: cpuMs(gateway.pid), workers: cpuMs(workers.pid), redis: await redisCpuMs(o.redis), own: process.cpuUsage() }
+    const r = await pacedLoad({
       port: gateway.port,
       seconds: SECONDS,
+      rate: o.rate,
       connections: E2E_CONNECTIONS,
       pool,
-      overallRate: o.rate,
-      onSend: d => { sentAt.set(d.eventIds[0]!, performance.now()) }
+      onSend: (d, due) => { sentAt.set(d.eventIds[0]!, due) }
     })
     // Wait (bounded) for the workers to forward what was accepted.
     const deadline = Date.now() + 30_000
@@ -423,13 +512,17 @@ async function endToEnd (o: EndToEndOptions): Promise<Row> {
       const sent = sentAt.get(id)
       if (sent !== undefined) e2e.push(at - sent)
     }
+    const own = process.cpuUsage(cpu0.own)
+    const perEvent = (ms: number) => (ms * 1000 / Math.max(1, r.ok)).toFixed(0)
+    o.notes.push(`row 5: CPU µs/event from the first request to the last forward: gateway ${perEvent(cpuMs(gateway.pid) - cpu0.gateway)}, workers ${perEvent(cpuMs(workers.pid) - cpu0.workers)}, ` +
+      `Redis ${perEvent(await redisCpuMs(o.redis) - cpu0.redis)}, load generator + destination ${perEvent((own.user + own.system) / 1000)}`)
     const lost = r.ok - o.destination.arrivals.size
     const times = [...o.destination.arrivals.values()]
     const drainSeconds = times.length > 1 ? (Math.max(...times) - Math.min(...times)) / 1000 : 0
     o.notes.push(`row 5: workers forwarded ${times.length} events over ${drainSeconds.toFixed(1)} s (${drainSeconds > 0 ? (times.length / drainSeconds).toFixed(0) : '?'} forwards/s; the e2e latency grows once that is below the offered rate)`)
-    o.notes.push(`row 5: ${r.ok} ok in ${r.seconds} s, status ${JSON.stringify(r.statusCodes)}, ${o.destination.arrivals.size} forwarded${lost > 0 ? `, ${lost} not forwarded within 30 s` : ''}`)
+    o.notes.push(`row 5: offered ${o.rate} req/s evenly spaced (open loop, at most ${E2E_CONNECTIONS} connections); ${r.ok} ok in ${r.seconds.toFixed(1)} s, status ${JSON.stringify(r.statusCodes)}, ${o.destination.arrivals.size} forwarded${lost > 0 ? `, ${lost} not forwarded within 30 s` : ''}`)
     await retention(o.redis, o.env.QUEUE_PREFIX!, o.notes)
-    return { name, rate: r.ok / r.seconds, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: latencyFigures(e2e), errors: r.errors + Math.max(0, lost), bytesPerEvent: undefined }
+    return { name, rate: r.ok / SECONDS, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: latencyFigures(e2e), errors: r.errors + Math.max(0, lost), bytesPerEvent: undefined }
   } finally {
     await gateway.close()
     await workers.close()
@@ -442,17 +535,19 @@ async function retention (redis: Redis, prefix: string, notes: string[]) {
   let sampleBytes = 0
   let sampled = 0
   let cursor = '0'
+  let sampleKey: string | undefined
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:events:de:*`, 'COUNT', 1000)
     cursor = next
     dedup += keys.length
+    sampleKey ??= keys[0]
     for (const k of keys.slice(0, Math.max(0, 100 - sampled))) {
       sampleBytes += Number(await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0') ?? 0)
       sampled++
     }
   } while (cursor !== '0')
   const completed = await redis.zcard(`${prefix}:events:completed`)
-  const ttl = sampled > 0 ? await redis.pttl((await redis.scan('0', 'MATCH', `${prefix}:events:de:*`, 'COUNT', 100))[1][0] ?? '') : -2
+  const ttl = sampleKey !== undefined ? await redis.pttl(sampleKey) : -2
   notes.push(`row 5 retention after drain: ${dedup} dedup entries × ${sampled ? (sampleBytes / sampled).toFixed(0) : '?'} B (TTL ${(ttl / 3_600_000).toFixed(1)} h), ${completed} completed jobs kept in 'events' (removeOnComplete bounds them)`)
 }
 

@@ -11,6 +11,7 @@ import { runUntilSignalled } from '../src/server.ts'
 import { eventsHandler, type ForwardJob, type OutputsJob } from './handlers/events.ts'
 import { forwardHandler } from './handlers/forward.ts'
 import { outputsHandler } from './handlers/outputs.ts'
+import { DestinationClient } from './destination-post.ts'
 import { OAuthTokens } from './oauth-token.ts'
 
 export interface WorkerDeps {
@@ -41,6 +42,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
   const store = new JobStatusStore(redis, prefix)
   const forwardQueue = new Queue<ForwardJob>(QUEUE.forward, { connection: redis, prefix })
   const outputsQueue = new Queue<OutputsJob>(QUEUE.outputs, { connection: redis, prefix })
+  const destinations = new DestinationClient()
   const tokens = config.oauth === undefined ? undefined : new OAuthTokens(config.oauth, { timeoutMs: config.outputs.timeoutMs })
 
   const options: WorkerOptions = {
@@ -54,7 +56,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
   }
   const workers = [
     new Worker<Envelope>(QUEUE.events, eventsHandler({ config, store, forwardQueue, outputsQueue, log }), options),
-    new Worker<ForwardJob>(QUEUE.forward, forwardHandler({ config, redis, log, doneTtlSeconds: Math.ceil(config.dedupWindowMs / 1000) }), options),
+    new Worker<ForwardJob>(QUEUE.forward, forwardHandler({ config, redis, log, doneTtlSeconds: Math.ceil(config.dedupWindowMs / 1000), client: destinations }), options),
     new Worker<OutputsJob>(QUEUE.outputs, outputsHandler({ outputs: config.outputs, store, tokens, log }), options)
   ]
   for (const worker of workers) {
@@ -77,6 +79,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
         // Not forced: each worker finishes its in-flight jobs before it resolves.
         await Promise.all(workers.map(w => w.close()))
         await Promise.all([forwardQueue.close(), outputsQueue.close()])
+        destinations.close()
         if (ownsRedis) await closeRedis(redis)
         log.info('workers stopped')
       })()

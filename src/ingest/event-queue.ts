@@ -34,7 +34,13 @@ export function jobOptions (attempts: number, backoffMs: number): JobsOptions {
  */
 const MAX_GROUP_JOBS = 200
 
-/** The deliveries of one event-loop turn, flushed as one MULTI. */
+/**
+ * Transactions out at once. One: Redis runs them one after another anyway, and
+ * while one is out the next gathers every delivery that arrives meanwhile.
+ */
+const MAX_IN_FLIGHT = 1
+
+/** Deliveries flushed together as one MULTI. */
 class Group {
   readonly jobs: { id: string, json: JobJson }[] = []
   resolve!: (results: [Error | null, unknown][]) => void
@@ -59,8 +65,14 @@ export class EventQueue {
   readonly queue: Queue
   readonly #opts: EventQueueOptions
   readonly #jobOpts: JobsOptions
-  /** The group this turn of the event loop is adding to, until it is flushed. */
-  #open: Group | undefined
+  /** What BullMQ's `new Job(...).asJSON()` gives for our options, minus the per-event fields. */
+  readonly #template: JobJson
+  /** Groups not yet sent, oldest first; deliveries join the last one. */
+  readonly #waiting: Group[] = []
+  /** Transactions sent and not yet answered. */
+  #inFlight = 0
+  /** A flush is scheduled for the next turn of the event loop. */
+  #scheduled = false
 
   constructor (opts: EventQueueOptions) {
     this.#opts = opts
@@ -71,6 +83,27 @@ export class EventQueue {
     // The queue's own 'error' events (lost connection) are answered per request as 503.
     this.queue.on('error', () => {})
     this.#jobOpts = jobOptions(opts.attempts, opts.backoffMs)
+    // Built once by BullMQ itself, so its defaults (attempts, normalized backoff,
+    // counters) stay BullMQ's; per event only id, data, opts and timestamp change.
+    this.#template = new Job(this.queue, 'template', {}, { ...this.#jobOpts, jobId: 'template', deduplication: { id: 'template', ttl: opts.dedupWindowMs } }, 'template').asJSON()
+  }
+
+  /**
+   * The JobJson BullMQ's `new Job(queue, type, envelope, opts, id).asJSON()`
+   * returns, without building a Job (its constructor, option copies and
+   * undefined-field sweep cost about as much as serializing the envelope).
+   * test/ingest/event-queue-job.test.ts holds it equal to BullMQ's own.
+   */
+  jobJson (envelope: Envelope, id: string, timestamp = Date.now()): JobJson {
+    return {
+      ...this.#template,
+      id,
+      name: envelope.type,
+      data: JSON.stringify(envelope),
+      opts: { ...this.#template.opts, jobId: id, deduplication: { id, ttl: this.#opts.dedupWindowMs } },
+      timestamp,
+      deduplicationId: id
+    }
   }
 
   /** Queues the envelopes atomically; throws a 503 GatewayError when not confirmed in time. */
@@ -93,28 +126,26 @@ export class EventQueue {
   }
 
   /**
-   * Joins this tick's transaction: the deliveries handled in one turn of the
-   * event loop share one MULTI (one round trip, one write) instead of one MULTI
-   * each. A delivery's events stay together in it, and each delivery resolves
-   * only when the results of its own commands came back without error.
+   * Joins the next transaction: deliveries share one MULTI (one write, one
+   * round trip, one EXEC for Redis) instead of one MULTI each. While a
+   * transaction is in flight the next one fills up, so the busier the edge the
+   * larger and fewer its transactions (group commit). A delivery's events stay
+   * together in one MULTI, and each delivery resolves only when the results of
+   * its own commands came back without error.
    */
   async #addAtomically (envelopes: readonly Envelope[]): Promise<void> {
     const jobs = envelopes.map(envelope => {
       const id = jobIdFor(envelope.id)
-      const job = new Job(this.queue, envelope.type, envelope, {
-        ...this.#jobOpts,
-        jobId: id,
-        deduplication: { id, ttl: this.#opts.dedupWindowMs }
-      }, id)
-      return { id, json: job.asJSON() }
+      return { id, json: this.jobJson(envelope, id) }
     })
-    let group = this.#open
+    let group = this.#waiting.at(-1)
     if (group === undefined || group.jobs.length + jobs.length > MAX_GROUP_JOBS) {
-      group = this.#open = new Group()
-      setImmediate(() => this.#flush(group!))
+      group = new Group()
+      this.#waiting.push(group)
     }
     const first = group.jobs.length
     group.jobs.push(...jobs)
+    this.#schedule()
     const results = await group.results
     for (let i = first; i < first + jobs.length; i++) {
       const [err] = results[i]!
@@ -122,8 +153,26 @@ export class EventQueue {
     }
   }
 
+  /** Flushes waiting groups on the next turn (so this turn's deliveries join), while fewer than MAX_IN_FLIGHT are out. */
+  #schedule (): void {
+    if (this.#scheduled || this.#inFlight >= MAX_IN_FLIGHT || this.#waiting.length === 0) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      while (this.#inFlight < MAX_IN_FLIGHT && this.#waiting.length > 0) {
+        const group = this.#waiting.shift()!
+        this.#inFlight++
+        void this.#flush(group).then(() => {
+          this.#inFlight--
+          this.#schedule()
+        })
+      }
+    })
+  }
+
+  /** Sends one group as a MULTI; never rejects (the group's waiters get the outcome). */
   async #flush (group: Group): Promise<void> {
-    if (this.#open === group) this.#open = undefined
+    let timer: NodeJS.Timeout | undefined
     try {
       // BullMQ's addBulk pipelines without MULTI; its backend exposes the
       // transactional insert its flow producer uses, which is what a batch needs.
@@ -133,11 +182,20 @@ export class EventQueue {
       const client = await backend.client
       const multi = client.multi()
       for (const job of group.jobs) void backend.addJobToTransaction(multi, job.json, job.id)
-      const results = await multi.exec() as [Error | null, unknown][] | null
+      // Bounded like each delivery: a transaction Redis never answers must not
+      // hold the in-flight slot, or every later delivery would wait behind it.
+      const results = await Promise.race([
+        multi.exec() as Promise<[Error | null, unknown][] | null>,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`transaction not confirmed within ${this.#opts.ackTimeoutMs} ms`)), this.#opts.ackTimeoutMs)
+        })
+      ])
       if (results === null) throw new Error('enqueue transaction was discarded')
       group.resolve(results)
     } catch (err) {
       group.reject(err)
+    } finally {
+      clearTimeout(timer)
     }
   }
 

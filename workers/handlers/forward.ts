@@ -4,10 +4,10 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../../src/config.ts'
 import { jobIdFor } from '../../src/queues.ts'
+import { type DestinationClient, type PostAnswer } from '../destination-post.ts'
 import type { ForwardJob } from './events.ts'
 
 const USER_AGENT = 'adobe-job-events-gateway/0.1'
-const EXCERPT_LENGTH = 200
 
 /**
  * The Standard Webhooks signature header value for one delivery:
@@ -25,6 +25,8 @@ export interface ForwardHandlerDeps {
   log: Logger
   /** How long a delivery is remembered as done (suppresses a repeat POST). */
   doneTtlSeconds: number
+  /** Kept-alive connections to the destinations. */
+  client: DestinationClient
 }
 
 /** Redis key remembering that an envelope reached a destination. */
@@ -77,37 +79,30 @@ export function forwardHandler (deps: ForwardHandlerDeps) {
     const body = JSON.stringify(envelope)
     const timestamp = Math.floor(Date.now() / 1000)
     const started = Date.now()
-    let response: Response
+    let answer: PostAnswer
     try {
-      response = await fetch(destination.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/cloudevents+json',
-          'user-agent': USER_AGENT,
-          'webhook-id': envelope.id,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': standardWebhookSignature(destination.secret, envelope.id, timestamp, body)
-        },
-        body,
-        // Standard Webhooks senders do not follow redirects: a 3xx is a misconfigured URL.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs)
-      })
+      // Standard Webhooks senders do not follow redirects: a 3xx is a misconfigured URL.
+      answer = await deps.client.post(destination.url, {
+        'content-type': 'application/cloudevents+json',
+        'user-agent': USER_AGENT,
+        'webhook-id': envelope.id,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': standardWebhookSignature(destination.secret, envelope.id, timestamp, body)
+      }, body, timeoutMs)
     } catch (err) {
       const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `connection failed: ${causeOf(err)}`
       log.warn({ attempt: job.attemptsMade + 1, reason }, 'forward failed; will retry')
       throw new Error(`destination ${name}: ${reason}`)
     }
 
-    const status = response.status
+    const status = answer.status
     if (status >= 200 && status < 300) {
-      await response.body?.cancel()
       await redis.set(doneKey, String(status), 'EX', deps.doneTtlSeconds, 'NX')
       log.info({ status, ms: Date.now() - started, attempt: job.attemptsMade + 1 }, 'forwarded')
       return { delivered: 'now', status }
     }
 
-    const reason = `destination ${name} answered ${status}: ${await excerpt(response)}`
+    const reason = `destination ${name} answered ${status}: ${answer.excerpt ?? '(empty body)'}`
     if (status === 429 || status >= 500) {
       log.warn({ status, attempt: job.attemptsMade + 1 }, 'forward refused; will retry')
       throw new Error(reason)
@@ -117,27 +112,6 @@ export function forwardHandler (deps: ForwardHandlerDeps) {
   }
 }
 
-/** The first characters of a response body, on one line, for a failure reason (reads at most 4 KiB). */
-export async function excerpt (response: Response, max = EXCERPT_LENGTH): Promise<string> {
-  const chunks: Uint8Array[] = []
-  let size = 0
-  try {
-    const reader = response.body?.getReader()
-    while (reader !== undefined && size < 4096) {
-      const { done, value } = await reader.read()
-      if (done) break
-      chunks.push(value)
-      size += value.byteLength
-    }
-    await reader?.cancel()
-  } catch {
-    if (chunks.length === 0) return '(body unreadable)'
-  }
-  const text = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim()
-  return text === '' ? '(empty body)' : text.length > max ? `${text.slice(0, max)}…` : text
-}
-
 function causeOf (err: unknown): string {
-  const cause = (err as { cause?: { code?: string, message?: string } }).cause
-  return cause?.code ?? cause?.message ?? (err as Error).message
+  return (err as { code?: string }).code ?? (err as Error).message
 }

@@ -153,3 +153,48 @@ t.test('close() waits for the forward in flight', async t => {
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   t.equal(await forward.getJobState(jobIdFor(event.id, 'orders')), 'completed', 'the in-flight job finished before close resolved')
 })
+
+t.test('forwards reuse one kept-alive connection; close() ends it', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, WHSEC)
+  const sockets: import('node:net').Socket[] = []
+  dest.server.on('connection', socket => sockets.push(socket))
+  const config = configFor(prefix, dest.url, WHSEC)
+  const workers = await startTestWorkers(t, config)
+  const queue = await eventQueue(t, config)
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  for (const key of ['e-8', 'e-9', 'e-10']) {
+    const event = lightroomEvent(key, `job-${key}`, 'succeeded')
+    await queue.add([event])
+    await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'orders')) === 'completed')
+  }
+  t.equal(dest.received.length, 3)
+  t.equal(sockets.length, 1, 'one connection carried the three forwards')
+  await workers.close()
+  await eventually(() => sockets[0]!.destroyed)
+  t.pass('the pooled connection was closed with the workers')
+})
+
+t.test('a 4xx whose body never ends still fails the job once, with what arrived', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, WHSEC)
+  dest.server.removeAllListeners('request')
+  dest.server.on('request', (req, res) => {
+    dest.received.push({ headers: req.headers, body: '', signed: true })
+    req.resume()
+    res.writeHead(404, { 'content-type': 'text/plain' })
+    res.write('no such hook')
+  })
+  const config = configFor(prefix, dest.url, WHSEC, {}, 300)
+  await startTestWorkers(t, config)
+  const event = lightroomEvent('e-11', 'job-11', 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const jobId = jobIdFor(event.id, 'orders')
+  await eventually(async () => await forward.getJobState(jobId) === 'failed')
+  const job = await forward.getJob(jobId)
+  t.equal(job?.attemptsMade, 1)
+  t.match(job?.failedReason, /answered 404: no such hook/)
+})
