@@ -119,7 +119,7 @@ export class PublicKeyCache {
         throw new KeyFetchError(path, 'key server returned something that is not a PEM public key', { cause: err })
       }
       if (key.asymmetricKeyType !== 'rsa') throw new KeyFetchError(path, `expected an RSA key, got ${key.asymmetricKeyType}`)
-      this.#remember(path, { key, expires: Date.now() + this.#opts.ttlMs })
+      setBounded(this.#entries, path, { key, expires: Date.now() + this.#opts.ttlMs }, this.#opts.maxEntries)
       this.#failures.delete(path)
       if (this.#outage !== undefined) {
         this.#opts.log.info({ keyPath: path, failuresSuppressed: this.#outage.suppressed, outageMs: Date.now() - this.#outage.since }, 'public key fetch recovered')
@@ -128,7 +128,7 @@ export class PublicKeyCache {
       return key
     } catch (err) {
       const error = err instanceof KeyFetchError ? err : new KeyFetchError(path, `key fetch failed: ${(err as Error).message}`, { cause: err })
-      this.#rememberFailure(path, { error, expires: Date.now() + this.#opts.failureTtlMs })
+      setBounded(this.#failures, path, { error, expires: Date.now() + this.#opts.failureTtlMs }, this.#opts.maxFailures)
       if (this.#outage === undefined) {
         this.#outage = { since: Date.now(), suppressed: 0 }
         this.#opts.log.error({ keyPath: path, keyUrl: url, err: error }, 'public key fetch failed; signed requests answer 503 until it recovers')
@@ -140,28 +140,20 @@ export class PublicKeyCache {
     }
   }
 
-  #remember (path: string, entry: Entry): void {
-    this.#entries.delete(path)
-    if (this.#entries.size >= this.#opts.maxEntries) {
-      const oldest = this.#entries.keys().next().value
-      if (oldest !== undefined) this.#entries.delete(oldest)
-    }
-    this.#entries.set(path, entry)
-  }
-
-  #rememberFailure (path: string, failure: Failure): void {
-    this.#failures.delete(path)
-    if (this.#failures.size >= this.#opts.maxFailures) {
-      const oldest = this.#failures.keys().next().value
-      if (oldest !== undefined) this.#failures.delete(oldest)
-    }
-    this.#failures.set(path, failure)
-  }
-
   /** Sizes of the internal maps (for tests asserting they stay bounded). */
   get sizes (): { keys: number, failures: number } {
     return { keys: this.#entries.size, failures: this.#failures.size }
   }
+}
+
+/** Sets an entry, dropping the oldest when the map is full (Maps keep insertion order). */
+function setBounded<V> (map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key)
+  if (map.size >= max) {
+    const oldest = map.keys().next().value
+    if (oldest !== undefined) map.delete(oldest)
+  }
+  map.set(key, value)
 }
 
 async function readCapped (res: Response, max: number): Promise<string> {
