@@ -40,9 +40,18 @@ const MAX_GROUP_JOBS = 200
  */
 const MAX_IN_FLIGHT = 1
 
+/**
+ * Most jobs waiting for a transaction. Past it Redis is not keeping up (or is
+ * stalled): new deliveries are answered 503 at once rather than queued behind
+ * work whose senders have already been answered.
+ */
+const MAX_WAITING_JOBS = 10 * MAX_GROUP_JOBS
+
 /** Deliveries flushed together as one MULTI. */
 class Group {
   readonly jobs: { id: string, json: JobJson }[] = []
+  /** When the last delivery that joined stops waiting (its ack deadline). */
+  lastDeadline = 0
   resolve!: (results: [Error | null, unknown][]) => void
   reject!: (err: unknown) => void
   readonly results = new Promise<[Error | null, unknown][]>((resolve, reject) => {
@@ -138,6 +147,7 @@ export class EventQueue {
       const id = jobIdFor(envelope.id)
       return { id, json: this.jobJson(envelope, id) }
     })
+    if (this.#waitingJobs() + jobs.length > MAX_WAITING_JOBS) throw new Error('enqueue backlog is full; Redis is not keeping up')
     let group = this.#waiting.at(-1)
     if (group === undefined || group.jobs.length + jobs.length > MAX_GROUP_JOBS) {
       group = new Group()
@@ -145,6 +155,7 @@ export class EventQueue {
     }
     const first = group.jobs.length
     group.jobs.push(...jobs)
+    group.lastDeadline = Date.now() + this.#opts.ackTimeoutMs
     this.#schedule()
     const results = await group.results
     for (let i = first; i < first + jobs.length; i++) {
@@ -161,6 +172,12 @@ export class EventQueue {
       this.#scheduled = false
       while (this.#inFlight < MAX_IN_FLIGHT && this.#waiting.length > 0) {
         const group = this.#waiting.shift()!
+        // Everyone in it was already answered 503: writing it now would only
+        // delay the deliveries still waiting (Adobe redelivers the others).
+        if (group.lastDeadline <= Date.now()) {
+          group.reject(new Error('enqueue deadline passed before the transaction was sent'))
+          continue
+        }
         this.#inFlight++
         void this.#flush(group).then(() => {
           this.#inFlight--
@@ -170,25 +187,34 @@ export class EventQueue {
     })
   }
 
+  #waitingJobs (): number {
+    let n = 0
+    for (const group of this.#waiting) n += group.jobs.length
+    return n
+  }
+
   /** Sends one group as a MULTI; never rejects (the group's waiters get the outcome). */
   async #flush (group: Group): Promise<void> {
     let timer: NodeJS.Timeout | undefined
+    // Bounded like each delivery, from the start (the client itself may not be
+    // up yet): a transaction Redis never answers must not hold the in-flight
+    // slot, or every later delivery would wait behind it.
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`transaction not confirmed within ${this.#opts.ackTimeoutMs} ms`)), this.#opts.ackTimeoutMs)
+    })
+    deadline.catch(() => {})
     try {
       // BullMQ's addBulk pipelines without MULTI; its backend exposes the
       // transactional insert its flow producer uses, which is what a batch needs.
       const backend = this.queue.backend as unknown as RedisQueueBackend
       // The backend's client wraps the connection so its transactions carry the
       // `runCommand` the backend's scripts are issued through (a raw ioredis MULTI lacks it).
-      const client = await backend.client
+      const client = await Promise.race([backend.client, deadline])
       const multi = client.multi()
       for (const job of group.jobs) void backend.addJobToTransaction(multi, job.json, job.id)
-      // Bounded like each delivery: a transaction Redis never answers must not
-      // hold the in-flight slot, or every later delivery would wait behind it.
       const results = await Promise.race([
         multi.exec() as Promise<[Error | null, unknown][] | null>,
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error(`transaction not confirmed within ${this.#opts.ackTimeoutMs} ms`)), this.#opts.ackTimeoutMs)
-        })
+        deadline
       ])
       if (results === null) throw new Error('enqueue transaction was discarded')
       group.resolve(results)

@@ -5,7 +5,9 @@ import type { Envelope } from '../../src/ingest/envelope.ts'
 import { EventQueue } from '../../src/ingest/event-queue.ts'
 import { jobIdFor } from '../../src/queues.ts'
 import { createEdgeRedis } from '../../src/redis.ts'
-import { REDIS_URL, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { Redis } from 'ioredis'
+import { REDIS_URL, eventually, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { privateRedis } from '../helpers/redis-server.ts'
 
 // The edge coalesces the deliveries of one event-loop turn into one MULTI.
 // These tests start many deliveries in the same turn and check that each one
@@ -83,4 +85,43 @@ t.test('a command that fails in the shared transaction fails only its own delive
   t.ok(await jobExists(before))
   t.ok(await jobExists(after))
   t.notOk(await jobExists(poisoned))
+})
+
+t.test('a stalled Redis: every delivery answered 503 in time, the backlog bounded, new deliveries not stuck behind answered ones', async t => {
+  const server = await privateRedis(t)
+  const prefix = uniquePrefix()
+  const connection = createEdgeRedis(server.url)
+  const admin = new Redis(server.url)
+  const queue = new EventQueue({ connection, prefix, dedupWindowMs: 60_000, ackTimeoutMs: 300, attempts: 3, backoffMs: 100 })
+  t.teardown(async () => {
+    await queue.close()
+    connection.disconnect()
+    admin.disconnect()
+  })
+  await new Promise(resolve => connection.once('ready', resolve))
+  await queue.add([envelope('warm-up')])
+
+  await admin.call('CLIENT', 'PAUSE', '1500', 'ALL')
+  const started = Date.now()
+  const outcomes = await Promise.all(Array.from({ length: 4000 }, (_, i) => {
+    const t0 = Date.now()
+    return queue.add([envelope(`stalled-${i}`)]).then(() => ({ ok: true, ms: Date.now() - t0 }), () => ({ ok: false, ms: Date.now() - t0 }))
+  }))
+  t.equal(outcomes.filter(o => o.ok).length, 0, 'nothing acknowledged while Redis does not answer')
+  const slowest = Math.max(...outcomes.map(o => o.ms))
+  t.ok(slowest < 1000, `each answered within its ack budget (slowest ${slowest} ms)`)
+  const immediate = outcomes.filter(o => o.ms < 100).length
+  t.ok(immediate > 0, `past the backlog cap deliveries are refused at once (${immediate} of 4000)`)
+  t.comment(`stalled: 4000 deliveries answered 503 in ${Date.now() - started} ms, ${immediate} refused at once by the backlog cap`)
+
+  // Once Redis answers again, a new delivery goes through promptly: the groups
+  // of deliveries already answered are dropped, not written first.
+  await eventually(async () => {
+    const t0 = Date.now()
+    const ok = await queue.add([envelope(`after-${t0}`)]).then(() => true, () => false)
+    return ok && Date.now() - t0 < 300
+  }, 5000, 50)
+  const keys = await admin.keys(`${prefix}:events:*`)
+  const jobs = keys.filter(k => /:events:[A-Za-z0-9_-]{32}$/.test(k)).length
+  t.ok(jobs <= 1 + 2 * 200 + 10, `at most the in-flight transaction of answered deliveries landed (${jobs} jobs)`)
 })
