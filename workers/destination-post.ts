@@ -18,6 +18,9 @@ export class PostTimeoutError extends Error {
 
 const EXCERPT_LENGTH = 200
 const EXCERPT_READ_LIMIT = 4096
+/** Most bytes of a 2xx answer read (and dropped) to reuse its connection. */
+const DRAIN_LIMIT = 64 * 1024
+const IDLE_SOCKET_MS = 4000
 
 /**
  * POSTs to destinations over kept-alive connections, one pool per worker
@@ -27,10 +30,22 @@ const EXCERPT_READ_LIMIT = 4096
  * Redirects are never followed (a 3xx is returned as the answer).
  */
 export class DestinationClient {
-  readonly #http = new HttpAgent({ keepAlive: true, scheduling: 'lifo' })
-  readonly #https = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' })
+  // Idle sockets are closed after a few seconds: servers commonly drop idle
+  // keep-alive connections around 5 s, and a POST on a socket the server just
+  // closed fails with ECONNRESET.
+  readonly #http = new HttpAgent({ keepAlive: true, scheduling: 'lifo', timeout: IDLE_SOCKET_MS })
+  readonly #https = new HttpsAgent({ keepAlive: true, scheduling: 'lifo', timeout: IDLE_SOCKET_MS })
 
   post (url: string, headers: OutgoingHttpHeaders, body: string, timeoutMs: number): Promise<PostAnswer> {
+    return this.#post(url, headers, body, timeoutMs).catch((err: NodeJS.ErrnoException & { reusedSocket?: boolean }) => {
+      // The server closed a pooled connection as we reused it: nothing reached
+      // it, so one immediate try on a fresh connection (Node's documented advice).
+      if (err.reusedSocket === true && err.code === 'ECONNRESET') return this.#post(url, headers, body, timeoutMs)
+      throw err
+    })
+  }
+
+  #post (url: string, headers: OutgoingHttpHeaders, body: string, timeoutMs: number): Promise<PostAnswer> {
     const target = new URL(url)
     const https = target.protocol === 'https:'
     const payload = Buffer.from(body, 'utf8')
@@ -46,18 +61,25 @@ export class DestinationClient {
         if (response === undefined) req.destroy(new PostTimeoutError(timeoutMs))
         else response.destroy()
       }, timeoutMs)
-      req.once('error', (err) => {
+      req.once('error', (err: NodeJS.ErrnoException & { reusedSocket?: boolean }) => {
         clearTimeout(timer)
+        if (response === undefined && req.reusedSocket) err.reusedSocket = true
         reject(err)
       })
       req.once('response', (res: IncomingMessage) => {
         response = res
         const status = res.statusCode ?? 0
         if (status >= 200 && status < 300) {
-          clearTimeout(timer)
-          // Drained, so the connection goes back to the pool for the next forward.
-          res.resume()
           resolve({ status })
+          // Drained so the connection goes back to the pool, but within the same
+          // budget and a size cap: a body that never ends must not hold a socket.
+          let read = 0
+          res.on('data', (chunk: Buffer) => {
+            read += chunk.byteLength
+            if (read > DRAIN_LIMIT) res.destroy()
+          })
+          res.once('close', () => clearTimeout(timer))
+          res.resume()
           return
         }
         void readExcerpt(res).then(excerpt => {
