@@ -10,9 +10,13 @@ export function isSafeKeyPath (path: string): boolean {
 
 /** Why a key could not be had; always a retriable fault on our side. */
 export class KeyFetchError extends Error {
-  constructor (readonly path: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  /** The key host is failing (down, 5xx, timeout), as opposed to this one path. */
+  readonly hostFault: boolean
+
+  constructor (readonly path: string, message: string, options: { cause?: unknown, hostFault?: boolean } = {}) {
+    super(message, { cause: options.cause })
     this.name = 'KeyFetchError'
+    this.hostFault = options.hostFault ?? false
   }
 }
 
@@ -38,7 +42,7 @@ export interface PublicKeyCacheOptions {
 }
 
 interface Entry { key: KeyObject, expires: number }
-interface Failure { error: KeyFetchError, expires: number }
+interface Failure { error: KeyFetchError, expires: number, reported: boolean }
 
 /**
  * Adobe I/O Events public keys by path, fetched from one fixed base URL,
@@ -109,7 +113,8 @@ export class PublicKeyCache {
       const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(this.#opts.timeoutMs) })
       if (res.status !== 200) {
         await res.body?.cancel()
-        throw new KeyFetchError(path, `key server answered ${res.status}`)
+        // 5xx and 429 are the host's trouble; any other answer is about this path.
+        throw new KeyFetchError(path, `key server answered ${res.status}`, { hostFault: res.status >= 500 || res.status === 429 })
       }
       const pem = await readCapped(res, this.#opts.maxPemBytes)
       let key: KeyObject
@@ -121,23 +126,36 @@ export class PublicKeyCache {
       if (key.asymmetricKeyType !== 'rsa') throw new KeyFetchError(path, `expected an RSA key, got ${key.asymmetricKeyType}`)
       setBounded(this.#entries, path, { key, expires: Date.now() + this.#opts.ttlMs }, this.#opts.maxEntries)
       this.#failures.delete(path)
-      if (this.#outage !== undefined) {
-        this.#opts.log.info({ keyPath: path, failuresSuppressed: this.#outage.suppressed, outageMs: Date.now() - this.#outage.since }, 'public key fetch recovered')
-        this.#outage = undefined
-      }
+      this.#hostAnswered(path)
       return key
     } catch (err) {
-      const error = err instanceof KeyFetchError ? err : new KeyFetchError(path, `key fetch failed: ${(err as Error).message}`, { cause: err })
-      setBounded(this.#failures, path, { error, expires: Date.now() + this.#opts.failureTtlMs }, this.#opts.maxFailures)
-      if (this.#outage === undefined) {
-        this.#outage = { since: Date.now(), suppressed: 0 }
-        this.#opts.log.error({ keyPath: path, keyUrl: url, err: error }, 'public key fetch failed; signed requests answer 503 until it recovers')
+      // Network errors and timeouts are the host's trouble too.
+      const error = err instanceof KeyFetchError ? err : new KeyFetchError(path, `key fetch failed: ${(err as Error).message}`, { cause: err, hostFault: true })
+      const reported = this.#failures.get(path)?.reported ?? false
+      setBounded(this.#failures, path, { error, expires: Date.now() + this.#opts.failureTtlMs, reported: true }, this.#opts.maxFailures)
+      if (error.hostFault) {
+        // One error line per outage of the key host, whatever the paths.
+        if (this.#outage === undefined) {
+          this.#outage = { since: Date.now(), suppressed: 0 }
+          this.#opts.log.error({ keyPath: path, keyUrl: url, err: error }, 'public key fetch failed; signed requests answer 503 until it recovers')
+        } else {
+          this.#outage.suppressed++
+          this.#opts.log.debug({ keyPath: path, reason: error.message }, 'public key fetch failed again')
+        }
       } else {
-        this.#outage.suppressed++
-        this.#opts.log.debug({ keyPath: path, reason: error.message }, 'public key fetch failed again')
+        // The host answered, about this path only (a made-up path, a retired
+        // key, a bad file): one warning per path, and no outage hidden or opened.
+        this.#hostAnswered(path)
+        if (!reported) this.#opts.log.warn({ keyPath: path, keyUrl: url, reason: error.message }, 'public key not available at this path; requests signed with it answer 503')
       }
       throw error
     }
+  }
+
+  #hostAnswered (path: string): void {
+    if (this.#outage === undefined) return
+    this.#opts.log.info({ keyPath: path, failuresSuppressed: this.#outage.suppressed, outageMs: Date.now() - this.#outage.since }, 'public key host answers again')
+    this.#outage = undefined
   }
 
   /** Sizes of the internal maps (for tests asserting they stay bounded). */

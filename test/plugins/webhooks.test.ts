@@ -164,7 +164,26 @@ t.test('strangers\' key paths cannot evict the real key, flood the log or fan ou
   const again = JSON.stringify(lightroomEvent())
   t.equal((await post(again, adobeSignedHeaders(again, { only: 1 }))).statusCode, 200)
   t.equal(keys.state.hits.get(signingKeys().key1.path), 1, 'the real key is still cached')
-  t.equal(log.lines.filter(l => l.level === 50).length, 1, 'one error line for the whole episode')
+  t.equal(log.lines.filter(l => l.level === 50).length, 0, 'made-up paths the host answers 404 are no outage')
+  t.ok(log.lines.filter(l => l.level === 40).length <= 16, 'at most one warning per fetched path')
+})
+
+t.test('a made-up path does not hide a real key-host outage', async t => {
+  const { post, keys, log } = await setup(t)
+  const forged = JSON.stringify(lightroomEvent())
+  t.equal((await post(forged, { ...adobeSignedHeaders(forged), 'x-adobe-public-key1-path': '/fake/a.pem', 'x-adobe-public-key2-path': '/fake/b.pem' })).statusCode, 503)
+  keys.state.mode = '500'
+  const real = JSON.stringify(lightroomEvent())
+  t.equal((await post(real, adobeSignedHeaders(real))).statusCode, 503)
+  const outage = log.lines.filter(l => l.level === 50 && l.msg === 'public key fetch failed; signed requests answer 503 until it recovers')
+  t.equal(outage.length, 1, 'the real outage is logged at error level')
+  t.match(outage[0]?.keyPath, /^\/prod\/keys\//, 'about the real key path, not the made-up one')
+  keys.state.mode = 'ok'
+  await eventually(async () => {
+    const body = JSON.stringify(lightroomEvent())
+    return (await post(body, adobeSignedHeaders(body))).statusCode === 200
+  }, 15_000, 250)
+  t.ok(log.lines.some(l => l.msg === 'public key host answers again'), 'recovery logged')
 })
 
 t.test('content type, size and JSON checks', async t => {
@@ -332,8 +351,15 @@ t.test('key server faults answer 503 (retriable), never 2xx, logged once', async
         t.equal(res.json().error.code, 'AEG_KEY_UNAVAILABLE')
         t.ok(res.headers['retry-after'])
       }
-      const faultLines = log.lines.filter(l => l.msg === 'public key fetch failed; signed requests answer 503 until it recovers')
-      t.equal(faultLines.length, 1, 'one line per outage, not per request or per path')
+      const outageLines = log.lines.filter(l => l.msg === 'public key fetch failed; signed requests answer 503 until it recovers')
+      const pathLines = log.lines.filter(l => l.msg === 'public key not available at this path; requests signed with it answer 503')
+      if (mode === '500') {
+        t.equal(outageLines.length, 1, 'host down: one error line per outage, not per request or per path')
+        t.equal(pathLines.length, 0)
+      } else {
+        t.equal(outageLines.length, 0, 'the host answered: no outage')
+        t.equal(pathLines.length, 2, 'one warning per key path, not per request')
+      }
       t.equal(await jobCount(queue), 0)
     })
   }
