@@ -59,7 +59,9 @@ function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException, 
   const known = err.code !== undefined ? CLIENT_ERRORS[err.code] : undefined
   const { status, code, message } = known ?? { status: 400, code: 'AEG_BAD_REQUEST', message: 'malformed HTTP request' }
   this.log.debug({ code, cause: err.code, statusCode: status }, message)
-  if (socket.writable) {
+  // Not into the middle of a response already going out on this socket (pipelining).
+  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+  if (socket.writable && !inProgress) {
     const body = JSON.stringify(errorBody(code, message))
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
   }
