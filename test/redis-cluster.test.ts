@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../src/config.ts'
 import type { Envelope } from '../src/ingest/envelope.ts'
 import type { JobStatus } from '../src/job-status.ts'
 import { QUEUE } from '../src/queues.ts'
-import { closeRedis, createEdgeRedis } from '../src/redis.ts'
+import { closeRedis, clusterNodeOptions, createEdgeRedis } from '../src/redis.ts'
 import { standardWebhookSignature } from '../workers/handlers/forward.ts'
 import { startWorkers } from '../workers/index.ts'
 import { adobeSignedHeaders, buildTestApp, eventually, httpServer, keyServer, testConfig, uniquePrefix } from './helpers/index.ts'
@@ -31,6 +31,12 @@ t.test('boot refuses a cluster without a hash-tagged QUEUE_PREFIX', async t => {
   t.equal(loadConfig({ LOG_LEVEL: 'silent', QUEUE_PREFIX: 'aeg' }, '/nonexistent').redisClusterNodes, undefined, 'no cluster: any prefix')
   t.throws(() => loadConfig({ ...env, REDIS_CLUSTER_NODES: '127.0.0.1' }, '/nonexistent'), { name: 'ConfigError', message: /^REDIS_CLUSTER_NODES must match pattern/ })
   t.throws(() => loadConfig({ ...env, REDIS_CLUSTER_NODES: '127.0.0.1:0' }, '/nonexistent'), new ConfigError('REDIS_CLUSTER_NODES: port of 127.0.0.1 must be 1-65535'))
+})
+
+t.test('REDIS_URL lends user, password and TLS to every cluster node, nothing else', async t => {
+  t.same(clusterNodeOptions('rediss://aeg:p%40ss@primary.example:6380/2'), { username: 'aeg', password: 'p@ss', tls: {} })
+  t.same(clusterNodeOptions('redis://:secret@127.0.0.1:6379'), { password: 'secret' })
+  t.same(clusterNodeOptions('redis://127.0.0.1:6379'), {})
 })
 
 t.test('edge, workers and admin on a Redis Cluster', async t => {
