@@ -3,7 +3,6 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import { Queue, QueueEvents } from 'bullmq'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { ConfigError, secretHeaders, type GatewayConfig } from './config.ts'
 import { GatewayError } from './errors.ts'
@@ -13,7 +12,7 @@ import { GatewayMetrics, watchJobOutcomes } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
 import health from './plugins/health.ts'
 import { QUEUE } from './queues.ts'
-import { closeRedis, createEdgeRedis, createWorkerRedis, within } from './redis.ts'
+import { closeRedis, createEdgeRedis, createWorkerRedis, within, type RedisClient } from './redis.ts'
 import { verifyCredentials } from './verify/credentials.ts'
 
 export const BULL_BOARD_PATH = '/admin/queues'
@@ -38,7 +37,7 @@ export function adminAccess (config: GatewayConfig): AdminAccess {
 
 export interface AdminDeps {
   /** Connection for the admin's queue reads; created (and closed with the app) when omitted. */
-  redis?: Redis
+  redis?: RedisClient
   logger?: Logger
   /** The registry `/metrics` serves; the gateway shares it with the public app. */
   metrics?: GatewayMetrics
@@ -67,7 +66,7 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
   }) as unknown as FastifyInstance
 
   const ownsRedis = deps.redis === undefined
-  const redis = deps.redis ?? createEdgeRedis(config.redisUrl, { connectionName: 'aeg-admin' })
+  const redis = deps.redis ?? createEdgeRedis(config, { connectionName: 'aeg-admin' })
   redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
   const metrics = deps.metrics ?? new GatewayMetrics()
 
@@ -81,10 +80,10 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
   metrics.watchQueues(queues)
 
   // Each event stream is read with a blocking XREAD, so each needs a connection of its own.
-  const streams: { events: QueueEvents, connection: Redis }[] = []
+  const streams: { events: QueueEvents, connection: RedisClient }[] = []
   if (deps.watchJobs ?? true) {
     for (const name of Object.values(QUEUE)) {
-      const connection = createWorkerRedis(config.redisUrl, { connectionName: 'aeg-admin-events' })
+      const connection = createWorkerRedis(config, { connectionName: 'aeg-admin-events' })
       connection.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
       const events = new QueueEvents(name, { connection, prefix: config.queuePrefix, lastEventId: deps.jobEventsFrom })
       events.on('error', (err) => app.log.debug({ err, queue: name }, 'queue events error'))

@@ -1,5 +1,4 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { secretHeaders, type GatewayConfig } from './config.ts'
 import { EventQueue } from './ingest/event-queue.ts'
@@ -13,13 +12,13 @@ import health from './plugins/health.ts'
 import jobs from './plugins/jobs.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import webhooks from './plugins/webhooks.ts'
-import { closeRedis, createEdgeRedis } from './redis.ts'
+import { closeRedis, createEdgeRedis, type RedisClient } from './redis.ts'
 import { createSources } from './sources/index.ts'
 import { PublicKeyCache } from './verify/public-keys.ts'
 
 export interface AppDeps {
   /** Shared edge connection; created (and closed with the app) when omitted. */
-  redis?: Redis
+  redis?: RedisClient
   /** A pino logger to use instead of building one from the config. */
   logger?: Logger
   /** Delays of the asynchronous validation fetches (tests shorten them). */
@@ -30,7 +29,7 @@ export interface AppDeps {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis
+    redis: RedisClient
     eventQueue: EventQueue
   }
 }
@@ -53,7 +52,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
   }) as unknown as FastifyInstance
 
   const ownsRedis = deps.redis === undefined
-  const redis = deps.redis ?? createEdgeRedis(config.redisUrl)
+  const redis = deps.redis ?? createEdgeRedis(config)
   redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
   const keys = new PublicKeyCache({
     baseUrl: config.publicKeyBaseUrl,
@@ -72,7 +71,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
   })
   const challenge = new ValidationChallenge(config.validation, { delaysMs: deps.validationDelaysMs })
 
-  app.decorate('redis', redis)
+  app.decorate<RedisClient>('redis', redis)
   app.decorate('eventQueue', eventQueue)
   app.addHook('onClose', async () => {
     challenge.close()

@@ -50,6 +50,8 @@ export interface GatewayConfig extends GatewayFileConfig {
   host: string
   adminPort: number
   redisUrl: string
+  /** Redis Cluster seed nodes: when set, connections are cluster clients (REDIS_URL lends only credentials and TLS). */
+  redisClusterNodes?: { host: string, port: number }[]
   queuePrefix: string
   publicKeyBaseUrl: string
   admin: { user?: string, password?: string, auth: 'on' | 'off' }
@@ -99,7 +101,7 @@ export class ConfigError extends Error {
 }
 
 interface Env {
-  PORT: number, HOST: string, ADMIN_PORT: number, REDIS_URL: string, QUEUE_PREFIX: string
+  PORT: number, HOST: string, ADMIN_PORT: number, REDIS_URL: string, REDIS_CLUSTER_NODES?: string, QUEUE_PREFIX: string
   GATEWAY_CONFIG?: string, ADOBE_PUBLIC_KEY_BASE_URL: string, ADOBE_CLIENT_ID?: string, ADOBE_CLIENT_SECRET?: string
   ADMIN_USER?: string, ADMIN_PASSWORD?: string, ADMIN_AUTH: 'on' | 'off', LOG_LEVEL: string, BODY_LIMIT: number
   ACK_TIMEOUT_MS: number, DEDUP_WINDOW_SECONDS: number, KEY_FETCH_TIMEOUT_MS: number, KEY_CACHE_TTL_SECONDS: number
@@ -117,6 +119,7 @@ const DEFAULT_CONFIG_FILE = './gateway.config.json'
 export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GatewayConfig {
   const e = readEnv(env)
   checkTimeouts(e)
+  const redisClusterNodes = clusterNodes(e)
   const file = readConfigFile(e, env, cwd)
   return {
     ...file,
@@ -124,6 +127,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
     host: e.HOST,
     adminPort: e.ADMIN_PORT,
     redisUrl: e.REDIS_URL,
+    ...(redisClusterNodes !== undefined && { redisClusterNodes }),
     queuePrefix: e.QUEUE_PREFIX,
     publicKeyBaseUrl: e.ADOBE_PUBLIC_KEY_BASE_URL,
     admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, auth: e.ADMIN_AUTH },
@@ -172,6 +176,33 @@ function checkTimeouts (e: Env): void {
   if (e.CONNECTION_TIMEOUT_MS <= e.KEY_FETCH_TIMEOUT_MS + e.ACK_TIMEOUT_MS) {
     throw new ConfigError(`CONNECTION_TIMEOUT_MS (${e.CONNECTION_TIMEOUT_MS}) must exceed KEY_FETCH_TIMEOUT_MS + ACK_TIMEOUT_MS (${e.KEY_FETCH_TIMEOUT_MS + e.ACK_TIMEOUT_MS})`)
   }
+}
+
+/**
+ * The seed nodes of REDIS_CLUSTER_NODES. A cluster runs a MULTI or a script
+ * only on keys of one slot, and BullMQ's scripts touch many keys of a queue:
+ * the prefix's `{hash tag}` is what puts them all in one slot.
+ */
+function clusterNodes (e: Env): { host: string, port: number }[] | undefined {
+  if (e.REDIS_CLUSTER_NODES === undefined) return undefined
+  const nodes = e.REDIS_CLUSTER_NODES.split(',').map(s => s.trim()).map(s => {
+    const i = s.lastIndexOf(':')
+    return { host: s.slice(0, i), port: Number(s.slice(i + 1)) }
+  })
+  const bad = nodes.find(n => !(n.port >= 1 && n.port <= 65535))
+  if (bad !== undefined) throw new ConfigError(`REDIS_CLUSTER_NODES: port of ${bad.host} must be 1-65535`)
+  if (!hasHashTag(e.QUEUE_PREFIX)) {
+    throw new ConfigError(`QUEUE_PREFIX "${e.QUEUE_PREFIX}" needs a {hash tag} (e.g. {aeg}) when REDIS_CLUSTER_NODES is set: a queue's keys must share one cluster slot`)
+  }
+  return nodes
+}
+
+/** Redis Cluster hashes a key by the text between its first `{` and the next `}`, when not empty. */
+export function hasHashTag (prefix: string): boolean {
+  const open = prefix.indexOf('{')
+  if (open < 0) return false
+  const close = prefix.indexOf('}', open + 1)
+  return close > open + 1
 }
 
 function readConfigFile (e: Env, env: NodeJS.ProcessEnv, cwd: string): GatewayFileConfig {

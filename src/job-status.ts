@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis'
 import { isTerminalStatus } from './ingest/envelope.ts'
 import { jobIdFor } from './queues.ts'
+import type { RedisClient } from './redis.ts'
 
 /** One event that reported a status for a job. */
 export interface StatusEntry {
@@ -105,14 +105,14 @@ interface ScriptCommands {
  * slot). Workers write it, the edge reads it for `GET /jobs/:jobId`.
  */
 export class JobStatusStore {
-  readonly #redis: Redis & ScriptCommands
+  readonly #redis: RedisClient & ScriptCommands
   readonly #prefix: string
   readonly #maxHistory: number
   readonly #ttl: number
   readonly #now: () => Date
 
-  constructor (redis: Redis, prefix: string, opts: JobStatusStoreOptions = {}) {
-    this.#redis = redis as Redis & ScriptCommands
+  constructor (redis: RedisClient, prefix: string, opts: JobStatusStoreOptions = {}) {
+    this.#redis = redis as RedisClient & ScriptCommands
     this.#prefix = prefix
     this.#maxHistory = opts.maxHistory ?? DEFAULT_MAX_HISTORY
     this.#ttl = opts.ttlSeconds ?? DEFAULT_TTL_SECONDS

@@ -1,12 +1,11 @@
 import { hostname } from 'node:os'
 import { Queue, Worker, type Job, type WorkerOptions } from 'bullmq'
-import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../src/config.ts'
 import type { Envelope } from '../src/ingest/envelope.ts'
 import { JobStatusStore } from '../src/job-status.ts'
 import { QUEUE } from '../src/queues.ts'
-import { closeRedis, createWorkerRedis } from '../src/redis.ts'
+import { closeRedis, createWorkerRedis, type RedisClient } from '../src/redis.ts'
 import { runUntilSignalled } from '../src/server.ts'
 import { eventsHandler, type ForwardJob, type OutputsJob } from './handlers/events.ts'
 import { forwardHandler } from './handlers/forward.ts'
@@ -16,7 +15,7 @@ import { OAuthTokens } from './oauth-token.ts'
 
 export interface WorkerDeps {
   /** Connection to use (not closed by `close()`); one is created from `redisUrl` when omitted. */
-  redis?: Redis
+  redis?: RedisClient
 }
 
 /**
@@ -35,7 +34,7 @@ const MAX_STALLED_COUNT = 2
  */
 export async function startWorkers (config: GatewayConfig, log: Logger, deps: WorkerDeps = {}): Promise<{ close(): Promise<void> }> {
   const ownsRedis = deps.redis === undefined
-  const redis = deps.redis ?? createWorkerRedis(config.redisUrl)
+  const redis = deps.redis ?? createWorkerRedis(config)
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'))
   const prefix = config.queuePrefix
 

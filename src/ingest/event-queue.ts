@@ -1,12 +1,11 @@
 import { Job, Queue, type JobJson, type JobsOptions, type RedisQueueBackend } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { queueUnavailable } from '../errors.ts'
 import { QUEUE, jobIdFor } from '../queues.ts'
-import { within } from '../redis.ts'
+import { within, type RedisClient } from '../redis.ts'
 import type { Envelope } from './envelope.ts'
 
 export interface EventQueueOptions {
-  connection: Redis
+  connection: RedisClient
   prefix: string
   /** How long an accepted event id suppresses redeliveries. */
   dedupWindowMs: number

@@ -56,3 +56,77 @@ export async function privateRedis (t: Tap, args: string[] = []) {
   })
   return { port, url: `redis://127.0.0.1:${port}`, dir, start, stop }
 }
+
+/**
+ * A private Redis Cluster of `size` masters (no replicas) on free ports, each
+ * node a redis-server of its own, slots assigned with `redis-cli --cluster
+ * create`. Resolves once every node reports cluster_state:ok. Stopped and its
+ * dir removed at teardown.
+ */
+export async function privateRedisCluster (t: Tap, size = 3) {
+  const dir = mkdtempSync(join(tmpdir(), 'aeg-cluster-'))
+  const ports: number[] = []
+  const busPorts: number[] = []
+  // The bus port is given too: the default (port + 10000) can be past 65535 for an ephemeral port.
+  for (let i = 0; i < size; i++) {
+    ports.push(await freePort())
+    busPorts.push(await freePort())
+  }
+  const children = ports.map((port, i) => spawn('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-port', String(busPorts[i])
+  ], { stdio: 'ignore' }))
+  const probes = ports.map(port => {
+    const probe = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => {}) // refused while the server starts: retried below
+    return probe
+  })
+  const stop = async () => {
+    for (const p of probes) p.disconnect()
+    await Promise.all(children.map(async child => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise(resolve => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+    }))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  t.teardown(stop)
+
+  /** Polls `check` every 25 ms until it holds, for at most `ms`. */
+  const until = async (what: string, ms: number, check: () => Promise<boolean>) => {
+    const deadline = Date.now() + ms
+    while (!await check().catch(() => false)) {
+      if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within ${ms} ms`)
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+  }
+  await until('nodes did not start', 5000, async () => {
+    for (const p of probes) {
+      if (p.status !== 'ready') {
+        p.disconnect()
+        await p.connect()
+      }
+      await p.ping()
+    }
+    return true
+  })
+  const create = spawn('redis-cli', ['--cluster', 'create', ...ports.map(p => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  create.stdout!.on('data', (c: Buffer) => { output += c.toString() })
+  create.stderr!.on('data', (c: Buffer) => { output += c.toString() })
+  const code = await new Promise<number | null>(resolve => create.once('exit', resolve))
+  if (code !== 0) throw new Error(`redis-cli --cluster create exited ${code}: ${output.slice(-500)}`)
+  await until('cluster_state did not become ok', 10_000, async () => {
+    const infos = await Promise.all(probes.map(p => p.cluster('INFO') as Promise<string>))
+    return infos.every(info => info.includes('cluster_state:ok'))
+  })
+  return {
+    ports,
+    /** `REDIS_CLUSTER_NODES` for this cluster. */
+    nodes: ports.map(p => `127.0.0.1:${p}`).join(','),
+    /** A plain connection to each node (for per-node inspection). */
+    probes,
+    stop
+  }
+}

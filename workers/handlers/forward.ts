@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto'
 import { UnrecoverableError, type Job } from 'bullmq'
-import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../../src/config.ts'
 import { jobIdFor } from '../../src/queues.ts'
 import { type DestinationClient, type PostAnswer } from '../destination-post.ts'
 import type { ForwardJob } from './events.ts'
+import type { RedisClient } from '../../src/redis.ts'
 
 const USER_AGENT = 'adobe-job-events-gateway/0.1'
 
@@ -21,7 +21,7 @@ export function standardWebhookSignature (secret: string, id: string, timestamp:
 
 export interface ForwardHandlerDeps {
   config: GatewayConfig
-  redis: Redis
+  redis: RedisClient
   log: Logger
   /** How long a delivery is remembered as done (suppresses a repeat POST). */
   doneTtlSeconds: number

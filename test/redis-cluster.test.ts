@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto'
+import { Queue } from 'bullmq'
+import { Cluster } from 'ioredis'
+import { pino } from 'pino'
+import t from 'tap'
+import { buildAdminApp } from '../src/admin.ts'
+import { ConfigError, loadConfig } from '../src/config.ts'
+import type { Envelope } from '../src/ingest/envelope.ts'
+import type { JobStatus } from '../src/job-status.ts'
+import { QUEUE } from '../src/queues.ts'
+import { closeRedis, clusterNodeOptions, createEdgeRedis } from '../src/redis.ts'
+import { standardWebhookSignature } from '../workers/handlers/forward.ts'
+import { startWorkers } from '../workers/index.ts'
+import { adobeSignedHeaders, buildTestApp, eventually, httpServer, keyServer, testConfig, uniquePrefix } from './helpers/index.ts'
+import { fixture } from './helpers/fixtures.ts'
+import { privateRedisCluster } from './helpers/redis-server.ts'
+
+// REDIS_CLUSTER_NODES: the edge, the workers and the admin port on a real
+// three-master Redis Cluster, every key of the prefix in one slot.
+
+const CLIENT_ID = 'aeg-cluster-client'
+const SINK_SECRET = 'sink-secret-0123456789'
+
+t.test('boot refuses a cluster without a hash-tagged QUEUE_PREFIX', async t => {
+  const env = { REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001', LOG_LEVEL: 'silent' }
+  for (const prefix of ['aeg', '{}aeg', 'aeg{', 'aeg}{']) {
+    t.throws(() => loadConfig({ ...env, QUEUE_PREFIX: prefix }, '/nonexistent'),
+      new ConfigError(`QUEUE_PREFIX "${prefix}" needs a {hash tag} (e.g. {aeg}) when REDIS_CLUSTER_NODES is set: a queue's keys must share one cluster slot`), prefix)
+  }
+  t.same(loadConfig({ ...env, QUEUE_PREFIX: 'x{aeg}' }, '/nonexistent').redisClusterNodes, [{ host: '127.0.0.1', port: 7000 }, { host: '127.0.0.1', port: 7001 }])
+  t.equal(loadConfig({ LOG_LEVEL: 'silent', QUEUE_PREFIX: 'aeg' }, '/nonexistent').redisClusterNodes, undefined, 'no cluster: any prefix')
+  t.throws(() => loadConfig({ ...env, REDIS_CLUSTER_NODES: '127.0.0.1' }, '/nonexistent'), { name: 'ConfigError', message: /^REDIS_CLUSTER_NODES must match pattern/ })
+  t.throws(() => loadConfig({ ...env, REDIS_CLUSTER_NODES: '127.0.0.1:0' }, '/nonexistent'), new ConfigError('REDIS_CLUSTER_NODES: port of 127.0.0.1 must be 1-65535'))
+})
+
+t.test('REDIS_URL lends user, password and TLS to every cluster node, nothing else', async t => {
+  t.same(clusterNodeOptions('rediss://aeg:p%40ss@primary.example:6380/2'), { username: 'aeg', password: 'p@ss', tls: {} })
+  t.same(clusterNodeOptions('redis://:secret@127.0.0.1:6379'), { password: 'secret' })
+  t.same(clusterNodeOptions('redis://127.0.0.1:6379'), {})
+})
+
+t.test('edge, workers and admin on a Redis Cluster', async t => {
+  const cluster = await privateRedisCluster(t)
+  const keys = await keyServer(t)
+  const forwards: { id: string, signatureOk: boolean, envelope: Envelope }[] = []
+  const sink = await httpServer(t, (req, res, body) => {
+    const id = String(req.headers['webhook-id'])
+    const expected = standardWebhookSignature(SINK_SECRET, id, Number(req.headers['webhook-timestamp']), body.toString())
+    forwards.push({ id, signatureOk: req.headers['webhook-signature'] === expected, envelope: JSON.parse(body.toString()) })
+    res.writeHead(204).end()
+  })
+  const prefix = uniquePrefix()
+  const config = testConfig({
+    sources: [{ name: 'adobe', kind: 'adobe-io-events', clientId: CLIENT_ID, verify: 'signature' }],
+    destinations: [{ name: 'sink', url: `${sink.url}/adobe-jobs`, secret: SINK_SECRET }]
+  }, { REDIS_CLUSTER_NODES: cluster.nodes, QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url, JOB_BACKOFF_MS: '50', ADMIN_AUTH: 'off' })
+  t.ok(config.redisClusterNodes?.length === 3)
+
+  const app = await buildTestApp(t, config)
+  t.ok(app.redis instanceof Cluster, 'the edge connects with a cluster client')
+  const workers = await startWorkers(config, pino({ level: 'silent' }))
+  t.teardown(() => workers.close())
+  const admin = await buildAdminApp(config, { logger: pino({ level: 'silent' }), jobEventsFrom: '0' })
+  t.teardown(() => admin.close())
+  await admin.ready()
+
+  // Inspection through a cluster connection of our own.
+  const inspect = createEdgeRedis(config)
+  t.teardown(() => closeRedis(inspect))
+  const queues = [QUEUE.events, QUEUE.forward].map(name => new Queue(name, { connection: inspect, prefix }))
+  t.teardown(() => Promise.all(queues.map(q => q.close())))
+  const drained = async () => {
+    for (const q of queues) {
+      const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')
+      if (Object.values(counts).some(n => n > 0)) return false
+    }
+    return true
+  }
+
+  const post = (body: unknown) => {
+    const raw = JSON.stringify(body)
+    return app.inject({ method: 'POST', url: '/webhooks/adobe', headers: adobeSignedHeaders(raw), payload: raw })
+  }
+  const jobStatus = async (jobId: string): Promise<JobStatus | undefined> => {
+    const res = await app.inject({ method: 'GET', url: `/jobs/${encodeURIComponent(jobId)}` })
+    return res.statusCode === 200 ? res.json() : undefined
+  }
+
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'readiness PING answers')
+
+  const jobId = `dgr-cluster-${randomUUID()}`
+  const batch = ['running', 'succeeded'].map(status => {
+    const event = fixture('adobe-io-events/dgr-single.json')
+    event.eventid = randomUUID()
+    event.recipientclientid = CLIENT_ID
+    event.data.value = { ...event.data.value, job_id: jobId, status }
+    return event
+  })
+  const first = await post(batch)
+  t.equal(first.statusCode, 200, 'signed batch accepted (one MULTI on the cluster)')
+  t.same(first.json(), { received: 2 })
+
+  const status = (await eventually(async () => { const s = await jobStatus(jobId); return s?.history.length === 2 ? s : undefined }))!
+  t.equal(status.status, 'succeeded', 'job status written by the workers\' Lua script, read by the edge')
+  await eventually(() => forwards.length === 2)
+  t.same(forwards.map(f => f.id).sort(), batch.map(e => `adobe/${e.eventid}`).sort())
+  t.ok(forwards.every(f => f.signatureOk), 'forwards are signed')
+  t.ok(forwards.every(f => f.envelope.jobid === jobId))
+
+  // A redelivery of the same batch: accepted, deduplicated, nothing forwarded twice.
+  t.equal((await post(batch)).statusCode, 200, 'redelivery acknowledged')
+  await eventually(drained)
+  t.equal(forwards.length, 2, 'redelivery not forwarded again')
+  t.equal((await jobStatus(jobId))!.history.length, 2, 'redelivery adds no history')
+
+  // The admin port reads the queues' event streams through cluster connections of its own.
+  await eventually(async () => {
+    const text = (await admin.inject({ method: 'GET', url: '/metrics' })).body
+    return /aeg_jobs_total\{queue="forward",outcome="completed"\} 2\b/.test(text)
+  })
+  t.pass('admin counted the completed forwards from the cluster\'s event streams')
+
+  // Every key of the prefix (queues, dedup, job status, delivered records) sits in one slot on one node.
+  const keysPerNode = await Promise.all(cluster.probes.map(async p => {
+    const found: string[] = []
+    let cursor = '0'
+    do {
+      const [next, batchKeys] = await p.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      found.push(...batchKeys)
+    } while (cursor !== '0')
+    return found
+  }))
+  const holding = keysPerNode.filter(k => k.length > 0)
+  t.equal(holding.length, 1, 'one node holds the whole prefix')
+  const all = holding.flat()
+  t.ok(all.some(k => k.includes(':job:')) && all.some(k => k.includes(':forwarded:')) && all.some(k => k.includes(':de:')), `job status, delivered and dedup keys present (${all.length} keys)`)
+  const slots = new Set(await Promise.all(all.map(k => cluster.probes[0]!.cluster('KEYSLOT', k) as Promise<number>)))
+  t.equal(slots.size, 1, 'all in one slot')
+})
+
+t.test('the edge on a cluster fails fast once the cluster is gone', async t => {
+  const cluster = await privateRedisCluster(t)
+  const keys = await keyServer(t)
+  const config = testConfig({ sources: [{ name: 'adobe', kind: 'adobe-io-events', clientId: CLIENT_ID, verify: 'signature' }] },
+    { REDIS_CLUSTER_NODES: cluster.nodes, QUEUE_PREFIX: uniquePrefix(), ADOBE_PUBLIC_KEY_BASE_URL: keys.url, ACK_TIMEOUT_MS: '5000' })
+  const app = await buildTestApp(t, config)
+  const event = fixture('adobe-io-events/dgr-single.json')
+  event.recipientclientid = CLIENT_ID
+  const post = () => {
+    event.eventid = randomUUID()
+    const raw = JSON.stringify(event)
+    return app.inject({ method: 'POST', url: '/webhooks/adobe', headers: adobeSignedHeaders(raw), payload: raw })
+  }
+  t.equal((await post()).statusCode, 200, 'accepted while the cluster is up')
+
+  await cluster.stop()
+  const first = Date.now()
+  const res = await post()
+  t.equal(res.statusCode, 503, 'answered 503 while the cluster is away')
+  t.ok(Date.now() - first < 1000, `at once (${Date.now() - first} ms)`)
+  // Once the client has noticed (no node left, reconnecting), requests must not wait in an offline queue.
+  await eventually(async () => (await app.inject({ method: 'GET', url: '/readyz' })).statusCode === 503 && app.redis.status !== 'ready')
+  for (let i = 0; i < 3; i++) {
+    const started = Date.now()
+    const later = await post()
+    const took = Date.now() - started
+    t.equal(later.statusCode, 503)
+    t.ok(took < 1000, `at once, not after the 5 s ack budget (${took} ms, client ${app.redis.status})`)
+  }
+})
