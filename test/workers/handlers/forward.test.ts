@@ -14,6 +14,26 @@ function configFor (prefix: string, url: string, secret: string, env: Record<str
   }, { QUEUE_PREFIX: prefix, JOB_BACKOFF_MS: '10', JOB_ATTEMPTS: '5', ...env })
 }
 
+/**
+ * Workers against a destination URL and one Lightroom event on the events
+ * queue; `settles(state)` waits for its forward job to end in that state.
+ */
+async function forwardOne (t: Parameters<typeof testRedis>[0], url: string, n: number, env: Record<string, string> = {}, timeoutMs?: number) {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const config = configFor(prefix, url, WHSEC, env, timeoutMs)
+  await startTestWorkers(t, config)
+  const event = lightroomEvent(`e-${n}`, `job-${n}`, 'succeeded')
+  await (await eventQueue(t, config)).add([event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const jobId = jobIdFor(event.id, 'orders')
+  const settles = async (state: 'completed' | 'failed') => {
+    await eventually(async () => await forward.getJobState(jobId) === state)
+    return (await forward.getJob(jobId))!
+  }
+  return { prefix, redis, event, forward, jobId, settles }
+}
+
 t.test('Standard Webhooks signature: whsec_ secrets are base64 key bytes, others UTF-8', async t => {
   // Test vector of the Standard Webhooks reference libraries.
   t.equal(standardWebhookSignature(WHSEC, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}'),
@@ -42,34 +62,19 @@ for (const secret of [WHSEC, 'a plain shared secret']) {
 }
 
 t.test('500, 500, 200: delivered on the third attempt, same id every time', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
   const dest = await destination(t, WHSEC, n => n < 3 ? [500, 'try later'] : 200)
-  const config = configFor(prefix, dest.url, WHSEC)
-  await startTestWorkers(t, config)
-  const event = lightroomEvent('e-2', 'job-2', 'succeeded')
-  await (await eventQueue(t, config)).add([event])
-  const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  const jobId = jobIdFor(event.id, 'orders')
-  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  const { event, settles } = await forwardOne(t, dest.url, 2)
+  const job = await settles('completed')
   t.equal(dest.received.length, 3)
   t.same(dest.ids(), [event.id, event.id, event.id])
   t.ok(dest.received.every(r => r.signed))
-  t.equal((await forward.getJob(jobId))?.attemptsMade, 3)
+  t.equal(job.attemptsMade, 3)
 })
 
 t.test('400: exactly one attempt, job failed with the status and body in its reason', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
   const dest = await destination(t, WHSEC, () => [400, 'unknown order   reference'])
-  const config = configFor(prefix, dest.url, WHSEC)
-  await startTestWorkers(t, config)
-  const event = lightroomEvent('e-3', 'job-3', 'succeeded')
-  await (await eventQueue(t, config)).add([event])
-  const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  const jobId = jobIdFor(event.id, 'orders')
-  await eventually(async () => await forward.getJobState(jobId) === 'failed')
-  const job = await forward.getJob(jobId)
+  const { prefix, redis, event, settles } = await forwardOne(t, dest.url, 3)
+  const job = await settles('failed')
   t.equal(job?.attemptsMade, 1)
   t.match(job?.failedReason, /answered 400: unknown order reference/)
   t.equal(dest.received.length, 1)
@@ -77,51 +82,27 @@ t.test('400: exactly one attempt, job failed with the status and body in its rea
 })
 
 t.test('429 and a timeout are retried', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
   const dest = await destination(t, WHSEC, n => n === 1 ? 429 : n === 2 ? 'hang' : 200)
-  const config = configFor(prefix, dest.url, WHSEC, {}, 300)
-  await startTestWorkers(t, config)
-  const event = lightroomEvent('e-4', 'job-4', 'succeeded')
-  await (await eventQueue(t, config)).add([event])
-  const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  const jobId = jobIdFor(event.id, 'orders')
-  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  const { settles } = await forwardOne(t, dest.url, 4, {}, 300)
+  const job = await settles('completed')
   t.equal(dest.received.length, 3)
-  const job = await forward.getJob(jobId)
   t.equal(job?.attemptsMade, 3)
 })
 
 t.test('connection refused is retried, then dead-lettered once the attempts are used', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
   // Port of a server that was closed: nothing listens there.
   const gone = await destination(t, WHSEC)
-  const url = gone.url
   await new Promise<void>(resolve => gone.server.close(() => resolve()))
-  const config = configFor(prefix, url, WHSEC, { JOB_ATTEMPTS: '2' })
-  await startTestWorkers(t, config)
-  const event = lightroomEvent('e-5', 'job-5', 'succeeded')
-  await (await eventQueue(t, config)).add([event])
-  const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  const jobId = jobIdFor(event.id, 'orders')
-  await eventually(async () => await forward.getJobState(jobId) === 'failed')
-  const job = await forward.getJob(jobId)
+  const { settles } = await forwardOne(t, gone.url, 5, { JOB_ATTEMPTS: '2' })
+  const job = await settles('failed')
   t.equal(job?.attemptsMade, 2, 'every attempt was used')
   t.match(job?.failedReason, /connection failed: ECONNREFUSED/)
 })
 
 t.test('a redelivered forward job after a recorded delivery does not POST again', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
   const dest = await destination(t, WHSEC)
-  const config = configFor(prefix, dest.url, WHSEC)
-  await startTestWorkers(t, config)
-  const event = lightroomEvent('e-6', 'job-6', 'succeeded')
-  await (await eventQueue(t, config)).add([event])
-  const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  const jobId = jobIdFor(event.id, 'orders')
-  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  const { event, forward, jobId, settles } = await forwardOne(t, dest.url, 6)
+  await settles('completed')
   // Retention removed the completed job; the same forward is queued again.
   await forward.remove(jobId)
   await forward.add('orders', { envelope: event, destination: 'orders' }, { jobId })
@@ -177,8 +158,6 @@ t.test('forwards reuse one kept-alive connection; close() ends it', async t => {
 })
 
 t.test('a 4xx whose body never ends still fails the job once, with what arrived', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
   const dest = await destination(t, WHSEC)
   dest.server.removeAllListeners('request')
   dest.server.on('request', (req, res) => {
@@ -187,14 +166,8 @@ t.test('a 4xx whose body never ends still fails the job once, with what arrived'
     res.writeHead(404, { 'content-type': 'text/plain' })
     res.write('no such hook')
   })
-  const config = configFor(prefix, dest.url, WHSEC, {}, 300)
-  await startTestWorkers(t, config)
-  const event = lightroomEvent('e-11', 'job-11', 'succeeded')
-  await (await eventQueue(t, config)).add([event])
-  const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  const jobId = jobIdFor(event.id, 'orders')
-  await eventually(async () => await forward.getJobState(jobId) === 'failed')
-  const job = await forward.getJob(jobId)
+  const { settles } = await forwardOne(t, dest.url, 11, {}, 300)
+  const job = await settles('failed')
   t.equal(job?.attemptsMade, 1)
   t.match(job?.failedReason, /answered 404: no such hook/)
 })
