@@ -12,6 +12,7 @@ import { closeRedis, clusterNodeOptions, createEdgeRedis } from '../src/redis.ts
 import { standardWebhookSignature } from '../workers/handlers/forward.ts'
 import { startWorkers } from '../workers/index.ts'
 import { adobeSignedHeaders, buildTestApp, eventually, httpServer, keyServer, testConfig, uniquePrefix } from './helpers/index.ts'
+import { queuesDrained } from './workers/harness.ts'
 import { fixture } from './helpers/fixtures.ts'
 import { privateRedisCluster } from './helpers/redis-server.ts'
 
@@ -69,13 +70,7 @@ t.test('edge, workers and admin on a Redis Cluster', async t => {
   t.teardown(() => closeRedis(inspect))
   const queues = [QUEUE.events, QUEUE.forward].map(name => new Queue(name, { connection: inspect, prefix }))
   t.teardown(() => Promise.all(queues.map(q => q.close())))
-  const drained = async () => {
-    for (const q of queues) {
-      const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')
-      if (Object.values(counts).some(n => n > 0)) return false
-    }
-    return true
-  }
+  const drained = () => queuesDrained(queues)
 
   const post = (body: unknown) => {
     const raw = JSON.stringify(body)

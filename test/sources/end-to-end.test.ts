@@ -12,6 +12,7 @@ import { QUEUE } from '../../src/queues.ts'
 import { startWorkers } from '../../workers/index.ts'
 import { standardWebhookSignature } from '../../workers/handlers/forward.ts'
 import { adobeSignedHeaders, buildTestApp, eventually, httpServer, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { queuesDrained } from '../workers/harness.ts'
 import { fixture } from '../helpers/fixtures.ts'
 
 // Every seed provider, the whole way: POST → edge → events queue → worker →
@@ -49,14 +50,7 @@ t.test('end to end, per provider', async t => {
   const redis = testRedis(t, prefix) // also wipes the prefix at teardown
   const queues = [QUEUE.events, QUEUE.forward].map(name => new Queue(name, { connection: redis, prefix }))
   t.teardown(() => Promise.all(queues.map(q => q.close())))
-  /** Nothing left to do on the events and forward queues: every side effect has happened. */
-  const drained = async () => {
-    for (const q of queues) {
-      const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')
-      if (Object.values(counts).some(n => n > 0)) return false
-    }
-    return true
-  }
+  const drained = () => queuesDrained(queues)
   const app = await buildTestApp(t, config)
   const workers = await startWorkers(config, pino({ level: 'silent' }))
   t.teardown(() => workers.close())

@@ -136,4 +136,13 @@ export async function tempDir (t: Tap): Promise<string> {
   return dir
 }
 
+/** True when none of the queues has work left: every side effect has happened. */
+export async function queuesDrained (queues: readonly Queue[]): Promise<boolean> {
+  for (const q of queues) {
+    const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')
+    if (Object.values(counts).some(n => n > 0)) return false
+  }
+  return true
+}
+
 export { REDIS_URL }
