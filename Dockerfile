@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image, two roles chosen by the command:
-#   gateway (default): node --import tsx src/server.ts   — ports 3000 (webhooks) and 3001 (admin)
-#   worker:            node --import tsx workers/index.ts — no port
+#   gateway (default): node --import tsx src/bin/gateway.ts   — ports 3000 (webhooks) and 3001 (admin)
+#   worker:            node --import tsx src/bin/worker.ts — no port
 # TypeScript runs through tsx (a runtime dependency): there is no build step to drift from the tests.
 
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
@@ -41,4 +41,4 @@ STOPSIGNAL SIGTERM
 # have no HTTP port: docker-compose.yml disables this check for them.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "--import", "tsx", "src/server.ts"]
+CMD ["node", "--import", "tsx", "src/bin/gateway.ts"]

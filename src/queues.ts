@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto'
+import type { JobsOptions } from 'bullmq'
+import type { Envelope } from './ingest/envelope.ts'
+import type { OutputRef } from './sources/source.ts'
 
 /** Queue names; all live under the configured `QUEUE_PREFIX`. */
 export const QUEUE = {
@@ -15,4 +18,32 @@ export type QueueName = typeof QUEUE[keyof typeof QUEUE]
  */
 export function jobIdFor (...parts: string[]): string {
   return createHash('sha256').update(parts.join('\n')).digest('base64url').slice(0, 32)
+}
+
+/** The `events` job: one normalized envelope, written by the edge (and the journal reader). */
+export type EventsJob = Envelope
+
+/** A `forward` job: one envelope for one destination (looked up by name when it runs). */
+export interface ForwardJob {
+  envelope: Envelope
+  destination: string
+}
+
+/** An `outputs` job: what one event asks to download. */
+export interface OutputsJob {
+  eventId: string
+  /** The Adobe job id the outputs are recorded on, when the event names one. */
+  jobId?: string
+  outputs: OutputRef[]
+}
+
+/** Retention: Redis memory stays bounded; failed jobs stay inspectable in Bull Board. */
+export const RETENTION = {
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10000 }
+} as const
+
+/** Attempts with exponential backoff and jitter, then the failed (dead letter) state. */
+export function jobOptions (attempts: number, backoffMs: number): JobsOptions {
+  return { attempts, backoff: { type: 'exponential', delay: backoffMs, jitter: 0.5 }, ...RETENTION }
 }

@@ -1,7 +1,7 @@
 import { pino } from 'pino'
 import { loadConfig } from '../../src/config.ts'
 import { loggerOptions } from '../../src/logger.ts'
-import { startWorkers } from '../../workers/index.ts'
+import { startWorkers } from '../../workers/start.ts'
 import { readyForBench } from './child.ts'
 
 // The workers exactly as `npm run worker` starts them, from the same

@@ -1,6 +1,6 @@
 import { Job, Queue, type JobJson, type JobsOptions, type RedisQueueBackend } from 'bullmq'
 import { queueUnavailable } from '../errors.ts'
-import { QUEUE, jobIdFor } from '../queues.ts'
+import { QUEUE, jobIdFor, jobOptions } from '../queues.ts'
 import { within, type RedisClient } from '../redis.ts'
 import type { Envelope } from './envelope.ts'
 
@@ -15,16 +15,6 @@ export interface EventQueueOptions {
   backoffMs: number
   /** Told how long each enqueue took and whether it was confirmed (metrics). */
   observe?: (seconds: number, ok: boolean) => void
-}
-
-/** Retention: Redis memory stays bounded; failed jobs stay inspectable in Bull Board. */
-export const RETENTION = {
-  removeOnComplete: { age: 3600, count: 1000 },
-  removeOnFail: { age: 7 * 24 * 3600, count: 10000 }
-} as const
-
-export function jobOptions (attempts: number, backoffMs: number): JobsOptions {
-  return { attempts, backoff: { type: 'exponential', delay: backoffMs, jitter: 0.5 }, ...RETENTION }
 }
 
 /**

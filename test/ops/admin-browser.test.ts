@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { chromium, type BrowserContext } from 'playwright-core'
 import t from 'tap'
 import { QUEUE } from '../../src/queues.ts'
-import { startGateway } from '../../src/server.ts'
+import { startGateway } from '../../src/gateway.ts'
 import { REDIS_URL, adobeSignedHeaders, captureLog, eventually, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 import { ADMIN, ROOT, lightroomBody } from './support.ts'
 

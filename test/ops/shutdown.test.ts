@@ -9,7 +9,7 @@ t.test('SIGTERM under load: every request answered 200 is queued, and the gatewa
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
   const keys = await keyServer(t)
-  const gateway = spawnRole(t, 'src/server.ts', {
+  const gateway = spawnRole(t, 'src/bin/gateway.ts', {
     REDIS_URL,
     HOST: '127.0.0.1',
     PORT: '0',

@@ -56,8 +56,8 @@ t.test('gateway + two workers as separate processes: signed events in, signed fo
     WORKER_CONCURRENCY: '1',
     JOB_BACKOFF_MS: '50'
   }
-  const gateway = spawnRole(t, 'src/server.ts', env)
-  const workers = [spawnRole(t, 'workers/index.ts', env), spawnRole(t, 'workers/index.ts', env)]
+  const gateway = spawnRole(t, 'src/bin/gateway.ts', env)
+  const workers = [spawnRole(t, 'src/bin/worker.ts', env), spawnRole(t, 'src/bin/worker.ts', env)]
   const port = await listeningPort(gateway, 'gateway')
   const adminPort = await listeningPort(gateway, 'admin')
   await Promise.all(workers.map(w => w.waitForLog(l => l.msg === 'workers started')))

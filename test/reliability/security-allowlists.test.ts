@@ -12,7 +12,7 @@ import { isSafeKeyPath, PublicKeyCache } from '../../src/verify/public-keys.ts'
 import { outputDirFor, outputsHandler } from '../../workers/handlers/outputs.ts'
 import { OAuthTokens } from '../../workers/oauth-token.ts'
 import { captureLog, httpServer, keyServer, signingKeys, testRedis, uniquePrefix } from '../helpers/index.ts'
-import type { OutputsJob } from '../../workers/handlers/events.ts'
+import type { OutputsJob } from '../../src/queues.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260508)
 

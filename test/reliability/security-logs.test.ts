@@ -70,8 +70,8 @@ t.test('no secret, signature, token or basic-auth credential reaches any log lin
     ALM_HMAC_OLD: SECRETS.almHmac[0], ALM_HMAC_NEW: SECRETS.almHmac[1], FORWARD_SECRET: SECRETS.forwardSecret,
     OAUTH_SECRET: SECRETS.oauthClientSecret, JOB_BACKOFF_MS: '50', HEADERS_TIMEOUT_MS: '500', REQUEST_TIMEOUT_MS: '1000'
   }
-  const gateway = spawnRole(t, 'src/server.ts', env)
-  const worker = spawnRole(t, 'workers/index.ts', env)
+  const gateway = spawnRole(t, 'src/bin/gateway.ts', env)
+  const worker = spawnRole(t, 'src/bin/worker.ts', env)
   const port = await listeningPort(gateway, 'gateway')
   const adminPort = await listeningPort(gateway, 'admin')
   await worker.waitForLog(l => l.msg === 'workers started')

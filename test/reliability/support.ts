@@ -145,10 +145,10 @@ export async function startStack (t: Tap, opts: { prefix: string, redisUrl?: str
     JOB_BACKOFF_MS: '100',
     ...opts.env
   }
-  const gateway = spawnRole(t, 'src/server.ts', env)
+  const gateway = spawnRole(t, 'src/bin/gateway.ts', env)
   const workers: RoleProcess[] = []
   const startWorker = async (extraEnv: Record<string, string> = {}) => {
-    const worker = spawnRole(t, 'workers/index.ts', { ...env, ...extraEnv })
+    const worker = spawnRole(t, 'src/bin/worker.ts', { ...env, ...extraEnv })
     workers.push(worker)
     await worker.waitForLog(l => l.msg === 'workers started', 30_000)
     return worker

@@ -13,7 +13,7 @@ import { EventQueue } from '../../src/ingest/event-queue.ts'
 import type { QueueName } from '../../src/queues.ts'
 import type { SourceConfig } from '../../src/config.ts'
 import { createEdgeRedis } from '../../src/redis.ts'
-import { startWorkers } from '../../workers/index.ts'
+import { startWorkers } from '../../workers/start.ts'
 import { REDIS_URL, deletePrefix, httpServer } from '../helpers/index.ts'
 
 type Tap = { teardown (fn: () => unknown): void }

@@ -26,7 +26,7 @@ const SOURCES: GatewayFileConfig['sources'] = [
  * workers are ready; stopped (SIGTERM) at teardown if still running.
  */
 async function spawnWorker (t: Tap, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/index.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/worker.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', REDIS_URL, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -2,24 +2,9 @@ import type { Job, Queue } from 'bullmq'
 import type { Logger } from 'pino'
 import type { DestinationConfig, GatewayConfig } from '../../src/config.ts'
 import type { Envelope } from '../../src/ingest/envelope.ts'
-import { jobOptions } from '../../src/ingest/event-queue.ts'
 import { UNKNOWN_STATUS, type JobStatusStore, type StatusEntry } from '../../src/job-status.ts'
-import { jobIdFor } from '../../src/queues.ts'
+import { jobIdFor, jobOptions, type ForwardJob, type OutputsJob } from '../../src/queues.ts'
 import { sourceKind, type OutputRef } from '../../src/sources/index.ts'
-
-/** A `forward` job: one envelope for one destination (looked up by name when it runs). */
-export interface ForwardJob {
-  envelope: Envelope
-  destination: string
-}
-
-/** An `outputs` job: what one event asks to download. */
-export interface OutputsJob {
-  eventId: string
-  /** The Adobe job id the outputs are recorded on, when the event names one. */
-  jobId?: string
-  outputs: OutputRef[]
-}
 
 export interface EventsHandlerDeps {
   config: GatewayConfig

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from '../../src/config.ts'
 import { jobIdFor } from '../../src/queues.ts'
 import { type DestinationClient, type PostAnswer } from '../destination-post.ts'
-import type { ForwardJob } from './events.ts'
+import type { ForwardJob } from '../../src/queues.ts'
 import type { RedisClient } from '../../src/redis.ts'
 
 const USER_AGENT = 'adobe-job-events-gateway/0.1'

@@ -13,7 +13,7 @@ import { checkUrl } from '../../src/net/allowed-url.ts'
 import { jobIdFor } from '../../src/queues.ts'
 import type { OutputRef } from '../../src/sources/index.ts'
 import type { OAuthTokens } from '../oauth-token.ts'
-import type { OutputsJob } from './events.ts'
+import type { OutputsJob } from '../../src/queues.ts'
 
 const MAX_REDIRECTS = 5
 const REDIRECTS = new Set([301, 302, 303, 307, 308])

@@ -1,5 +1,6 @@
-import { startWorkers } from '../workers/index.ts'
-import { runUntilSignalled, startGateway } from './server.ts'
+import { startGateway } from '../gateway.ts'
+import { runUntilSignalled } from '../lifecycle.ts'
+import { startWorkers } from '../../workers/start.ts'
 
 /**
  * `npm start`: the whole product on one machine — the gateway and one worker

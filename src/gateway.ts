@@ -1,10 +1,8 @@
-import closeWithGrace from 'close-with-grace'
-import { pino, type Logger } from 'pino'
+import type { Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { adminAccess, buildAdminApp } from './admin.ts'
 import { buildApp } from './app.ts'
-import { ConfigError, loadConfig, secretHeaders, type GatewayConfig } from './config.ts'
-import { loggerOptions } from './logger.ts'
+import type { GatewayConfig } from './config.ts'
 import { GatewayMetrics } from './metrics.ts'
 
 export interface RunningGateway {
@@ -54,43 +52,4 @@ export async function startGateway (config: GatewayConfig, log: Logger): Promise
       ])
     }
   }
-}
-
-/**
- * Loads the configuration or ends the process with one line naming the bad
- * setting (exit 1, no stack trace).
- */
-export function configOrExit (): GatewayConfig {
-  try {
-    return loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`invalid configuration: ${err.message}\n`)
-      process.exit(1)
-    }
-    throw err
-  }
-}
-
-/** Runs `start`, then closes what it returned on SIGTERM/SIGINT within the shutdown budget. */
-export async function runUntilSignalled (name: string, start: (config: GatewayConfig, log: Logger) => Promise<{ close(): Promise<unknown> }>) {
-  const config = configOrExit()
-  const log = pino(loggerOptions(config.logLevel, secretHeaders(config))).child({ role: name })
-  let running: { close(): Promise<unknown> } | undefined
-  closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
-    if (err) log.error({ err }, 'shutting down after an error')
-    else log.info({ signal }, 'shutting down')
-    await running?.close()
-    log.info('stopped')
-  })
-  try {
-    running = await start(config, log)
-  } catch (err) {
-    log.fatal({ err }, `${name} failed to start`)
-    process.exit(1)
-  }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  await runUntilSignalled('gateway', startGateway)
 }

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { startGateway, type RunningGateway } from '../src/server.ts'
+import { startGateway, type RunningGateway } from '../src/gateway.ts'
 import { adobeSignedHeaders, captureLog, eventually, keyServer, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
 import { ADMIN, basic, lightroomBody, sample } from './ops/support.ts'
 

@@ -4,10 +4,9 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from '../src/config.ts'
 import type { Envelope } from '../src/ingest/envelope.ts'
 import { JobStatusStore } from '../src/job-status.ts'
-import { QUEUE } from '../src/queues.ts'
+import { QUEUE, type ForwardJob, type OutputsJob } from '../src/queues.ts'
 import { closeRedis, createWorkerRedis, type RedisClient } from '../src/redis.ts'
-import { runUntilSignalled } from '../src/server.ts'
-import { eventsHandler, type ForwardJob, type OutputsJob } from './handlers/events.ts'
+import { eventsHandler } from './handlers/events.ts'
 import { forwardHandler } from './handlers/forward.ts'
 import { outputsHandler } from './handlers/outputs.ts'
 import { DestinationClient } from './destination-post.ts'
@@ -85,8 +84,4 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
       return closing
     }
   }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  await runUntilSignalled('worker', startWorkers)
 }

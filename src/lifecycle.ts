@@ -1,0 +1,44 @@
+import closeWithGrace from 'close-with-grace'
+import { pino, type Logger } from 'pino'
+import { ConfigError, loadConfig, secretHeaders, type GatewayConfig } from './config.ts'
+import { loggerOptions } from './logger.ts'
+
+/** What a role's start function hands back: something to close on a signal. */
+export interface Closable {
+  close (): Promise<unknown>
+}
+
+/**
+ * Loads the configuration or ends the process with one line naming the bad
+ * setting (exit 1, no stack trace).
+ */
+export function configOrExit (): GatewayConfig {
+  try {
+    return loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`invalid configuration: ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+}
+
+/** Runs `start`, then closes what it returned on SIGTERM/SIGINT within the shutdown budget. */
+export async function runUntilSignalled (name: string, start: (config: GatewayConfig, log: Logger) => Promise<Closable>) {
+  const config = configOrExit()
+  const log = pino(loggerOptions(config.logLevel, secretHeaders(config))).child({ role: name })
+  let running: Closable | undefined
+  closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'shutting down after an error')
+    else log.info({ signal }, 'shutting down')
+    await running?.close()
+    log.info('stopped')
+  })
+  try {
+    running = await start(config, log)
+  } catch (err) {
+    log.fatal({ err }, `${name} failed to start`)
+    process.exit(1)
+  }
+}
