@@ -9,7 +9,7 @@ import { closeRedis, createWorkerRedis, type RedisClient } from '../src/redis.ts
 import { eventsHandler } from './handlers/events.ts'
 import { forwardHandler } from './handlers/forward.ts'
 import { outputsHandler } from './handlers/outputs.ts'
-import { DestinationClient } from './destination-post.ts'
+import { DestinationClient } from './destination-client.ts'
 import { OAuthTokens } from './oauth-token.ts'
 
 export interface WorkerDeps {
@@ -77,7 +77,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
         // Not forced: each worker finishes its in-flight jobs before it resolves.
         await Promise.all(workers.map(w => w.close()))
         await Promise.all([forwardQueue.close(), outputsQueue.close()])
-        destinations.close()
+        await destinations.close()
         if (ownsRedis) await closeRedis(redis)
         log.info('workers stopped')
       })()

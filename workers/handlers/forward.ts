@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../../src/config.ts'
 import { jobIdFor } from '../../src/queues.ts'
-import { type DestinationClient, type PostAnswer } from '../destination-post.ts'
+import { isTimeout, type DestinationClient, type DestinationAnswer } from '../destination-client.ts'
 import type { ForwardJob } from '../../src/queues.ts'
 import type { RedisClient } from '../../src/redis.ts'
 
@@ -79,7 +79,7 @@ export function forwardHandler (deps: ForwardHandlerDeps) {
     const body = JSON.stringify(envelope)
     const timestamp = Math.floor(Date.now() / 1000)
     const started = Date.now()
-    let answer: PostAnswer
+    let answer: DestinationAnswer
     try {
       // Standard Webhooks senders do not follow redirects: a 3xx is a misconfigured URL.
       answer = await deps.client.post(destination.url, {
@@ -90,7 +90,7 @@ export function forwardHandler (deps: ForwardHandlerDeps) {
         'webhook-signature': standardWebhookSignature(destination.secret, envelope.id, timestamp, body)
       }, body, timeoutMs)
     } catch (err) {
-      const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `connection failed: ${causeOf(err)}`
+      const reason = isTimeout(err) ? `no answer within ${timeoutMs} ms` : `connection failed: ${causeOf(err)}`
       log.warn({ attempt: job.attemptsMade + 1, reason }, 'forward failed; will retry')
       throw new Error(`destination ${name}: ${reason}`)
     }
