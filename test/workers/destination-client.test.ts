@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import t from 'tap'
-import { DestinationClient } from '../../workers/destination-client.ts'
+import { DestinationClient, isTimeout } from '../../workers/destination-client.ts'
 import { eventually } from '../helpers/index.ts'
 
 async function listen (t: { teardown (fn: () => unknown): void }, server: Server): Promise<string> {
@@ -48,4 +48,15 @@ t.test('a 2xx whose body never ends does not hold the socket past the timeout', 
   // Without the deadline the body would trickle forever and the connection stay open.
   await eventually(() => open === 0, 10_000)
   t.equal(open, 0, 'the client closed the connection of the endless body')
+})
+
+t.test('a destination that never answers fails as a timeout (undici error class), not a connection error', async t => {
+  const server = createServer((req) => { req.resume() })
+  const url = await listen(t, server)
+  const client = new DestinationClient()
+  t.teardown(() => client.close())
+  const err = await client.post(url, {}, '{}', 200).then(() => undefined, (e: unknown) => e)
+  t.ok(err instanceof Error, 'the POST failed')
+  t.equal(isTimeout(err), true, 'classified as a timeout')
+  t.equal(isTimeout(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })), false, 'a refused connection is not a timeout')
 })
