@@ -2,20 +2,23 @@ import { createBullBoard } from '@bull-board/api'
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import { Queue, QueueEvents } from 'bullmq'
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { ConfigError, secretHeaders, type GatewayConfig } from './config.ts'
-import { GatewayError } from './errors.ts'
-import { httpServerOptions, requireHost } from './http-server.ts'
-import { loggerOptions } from './logger.ts'
+import { ConfigError, type GatewayConfig } from './config.ts'
+import { GatewayError, adminAuthRequired } from './errors.ts'
+import { createHttpApp, requireHost } from './http-server.ts'
 import { GatewayMetrics, watchJobOutcomes } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
 import health from './plugins/health.ts'
 import { QUEUE } from './queues.ts'
-import { closeRedis, createEdgeRedis, createWorkerRedis, within, type RedisClient } from './redis.ts'
+import { settleWithin } from './deadline.ts'
+import { closeRedis, createEdgeRedis, createWorkerRedis, type RedisClient } from './redis.ts'
 import { verifyCredentials } from './verify/credentials.ts'
 
 export const BULL_BOARD_PATH = '/admin/queues'
+
+/** Bull Board's requests are small JSON actions. */
+const ADMIN_BODY_LIMIT = 1024 * 1024
 
 /** Whether the admin port may open, and with which protection. */
 export type AdminAccess =
@@ -55,15 +58,7 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
   const access = adminAccess(config)
   if (!access.open) throw new ConfigError(`admin port: ${access.reason}`)
 
-  const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger.child({ port: 'admin' }) } : { logger: loggerOptions(config.logLevel, secretHeaders(config)) }),
-    // Same process as the public port: a slow client here would hold the same sockets and memory.
-    ...httpServerOptions(config.http),
-    return503OnClosing: true,
-    // Bull Board polls every few seconds: no line per request.
-    logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
-    routerOptions: { ignoreTrailingSlash: true }
-  }) as unknown as FastifyInstance
+  const app = createHttpApp(config, { logger: deps.logger?.child({ port: 'admin' }), bodyLimit: ADMIN_BODY_LIMIT })
 
   const ownsRedis = deps.redis === undefined
   const redis = deps.redis ?? createEdgeRedis(config, { connectionName: 'aeg-admin' })
@@ -97,11 +92,11 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
       await events.close().catch(() => {})
       connection.disconnect()
     }))
-    await within(Promise.all(queues.map(q => q.close())), 2000)
+    await settleWithin(Promise.all(queues.map(q => q.close())), 2000)
     if (ownsRedis) await closeRedis(redis)
   })
 
-  await app.register(errorHandler, { bodyLimit: 1024 * 1024 })
+  await app.register(errorHandler, { bodyLimit: ADMIN_BODY_LIMIT })
   await app.register(requireHost)
   await app.register(health, { redis })
 
@@ -138,7 +133,7 @@ function basicAuth (credentials: { username: string, password: string }) {
       verifyCredentials(auth, noBody, request.headers)
     } catch (err) {
       void reply.header('www-authenticate', CHALLENGE)
-      if (err instanceof GatewayError) throw new GatewayError(401, err.code, 'admin credentials are required', { logLevel: 'debug' })
+      if (err instanceof GatewayError) throw adminAuthRequired(err.code)
       throw err
     }
   }

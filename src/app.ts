@@ -1,11 +1,10 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { secretHeaders, type GatewayConfig } from './config.ts'
+import type { GatewayConfig } from './config.ts'
 import { EventQueue } from './ingest/event-queue.ts'
 import { ValidationChallenge } from './ingest/validation-challenge.ts'
 import { JobStatusStore } from './job-status.ts'
-import { httpServerOptions, requireHost } from './http-server.ts'
-import { loggerOptions } from './logger.ts'
+import { createHttpApp, requireHost } from './http-server.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
 import health from './plugins/health.ts'
@@ -27,29 +26,12 @@ export interface AppDeps {
   metrics?: GatewayMetrics
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    redis: RedisClient
-    eventQueue: EventQueue
-  }
-}
-
 /**
  * The public edge: a Fastify instance with every webhook route, ready to
  * listen (or to `inject` in tests). Everything it opens it closes on `close()`.
  */
 export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
-  const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel, secretHeaders(config)) }),
-    bodyLimit: config.bodyLimit,
-    // Slow or idle clients cannot hold sockets: Adobe sends a whole request well inside these.
-    ...httpServerOptions(config.http),
-    return503OnClosing: true,
-    requestIdHeader: 'x-request-id',
-    // One outcome line per request is written by the routes and the error handler.
-    logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
-    routerOptions: { ignoreTrailingSlash: true }
-  }) as unknown as FastifyInstance
+  const app = createHttpApp(config, { logger: deps.logger, bodyLimit: config.bodyLimit, requestIdHeader: 'x-request-id' })
 
   const ownsRedis = deps.redis === undefined
   const redis = deps.redis ?? createEdgeRedis(config)
@@ -71,8 +53,6 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
   })
   const challenge = new ValidationChallenge(config.validation, { delaysMs: deps.validationDelaysMs })
 
-  app.decorate<RedisClient>('redis', redis)
-  app.decorate('eventQueue', eventQueue)
   app.addHook('onClose', async () => {
     challenge.close()
     await eventQueue.close()

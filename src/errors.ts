@@ -18,7 +18,14 @@ export class GatewayError extends Error {
     this.retryAfter = options.retryAfter
     this.logLevel = options.logLevel ?? (statusCode >= 500 ? 'error' : 'info')
   }
+
+  /** The contract's error body: `{"error": {"code", "message"}}`. */
+  toJSON (): { error: { code: string, message: string } } {
+    return { error: { code: this.code, message: this.message } }
+  }
 }
+
+// The catalogue: every code the gateway answers with is made here and nowhere else.
 
 export const unknownSource = (name: string) =>
   new GatewayError(404, 'AEG_UNKNOWN_SOURCE', `no source named "${name}" is configured`)
@@ -52,3 +59,36 @@ export const recipientMismatch = () =>
 export const queueUnavailable = (cause: unknown) =>
   new GatewayError(503, 'AEG_QUEUE_UNAVAILABLE', 'event could not be durably queued; retry later',
     { cause, retryAfter: 5, logLevel: 'warn' })
+export const challengeMissing = () =>
+  new GatewayError(400, 'AEG_CHALLENGE_MISSING', 'the challenge query parameter is required')
+export const challengeTooLong = (max: number) =>
+  new GatewayError(400, 'AEG_CHALLENGE_TOO_LONG', `challenge longer than ${max} characters`)
+export const validationUrlRejected = (reason: string) =>
+  new GatewayError(400, 'AEG_VALIDATION_URL_REJECTED', `validationUrl refused: ${reason}`)
+export const jobNotFound = (jobId: string) =>
+  new GatewayError(404, 'AEG_JOB_NOT_FOUND', `no status is known for job "${jobId}"`)
+export const storeUnavailable = (cause: unknown) =>
+  new GatewayError(503, 'AEG_STORE_UNAVAILABLE', 'job status store cannot be read right now; retry later',
+    { cause, retryAfter: 5, logLevel: 'warn' })
+export const notReady = () =>
+  new GatewayError(503, 'AEG_NOT_READY', 'Redis does not answer', { retryAfter: 5, logLevel: 'debug' })
+export const routeNotFound = (method: string, path: string) =>
+  new GatewayError(404, 'AEG_NOT_FOUND', `no route for ${method} ${path}`)
+export const adminAuthRequired = (code: string) =>
+  new GatewayError(401, code, 'admin credentials are required', { logLevel: 'debug' })
+
+// Requests that fail before a route runs (Node's parser, Fastify's router).
+export const hostMissing = () =>
+  new GatewayError(400, 'AEG_HOST_MISSING', 'HTTP/1.1 requests must carry a Host header')
+export const requestTimeout = () =>
+  new GatewayError(408, 'AEG_REQUEST_TIMEOUT', 'the request was not received in time')
+export const headersTooLarge = () =>
+  new GatewayError(431, 'AEG_HEADERS_TOO_LARGE', 'request headers are too large')
+export const badRequest = (message: string, status = 400) =>
+  new GatewayError(status, 'AEG_BAD_REQUEST', message)
+export const badUrl = () =>
+  new GatewayError(400, 'AEG_BAD_URL', 'request URL is not valid')
+export const urlTooLong = () =>
+  new GatewayError(414, 'AEG_URL_TOO_LONG', 'a request URL parameter is too long')
+export const internalError = (cause: unknown) =>
+  new GatewayError(500, 'AEG_INTERNAL', 'internal error', { cause })

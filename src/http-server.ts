@@ -1,10 +1,30 @@
 import { STATUS_CODES, type Server } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyHttpOptions, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { HttpTimeouts } from './config.ts'
+import Fastify, { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { secretHeaders, type GatewayConfig, type HttpTimeouts } from './config.ts'
+import { loggerOptions } from './logger.ts'
 import fp from 'fastify-plugin'
-import { GatewayError } from './errors.ts'
-import { errorBody } from './plugins/error-handler.ts'
+import { badRequest, badUrl, headersTooLarge, hostMissing, requestTimeout, urlTooLong, type GatewayError } from './errors.ts'
+
+/**
+ * A Fastify instance with the options both ports share: the process logger
+ * (or one built from the config), the HTTP deadlines, 503 while closing, and
+ * no per-request log lines (routes and the error handler write one outcome
+ * line each; Bull Board polls every few seconds).
+ */
+export function createHttpApp (config: GatewayConfig, options: { logger?: Logger, bodyLimit: number, requestIdHeader?: string }): FastifyInstance {
+  return Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: loggerOptions(config.logLevel, secretHeaders(config)) }),
+    bodyLimit: options.bodyLimit,
+    ...httpServerOptions(config.http),
+    return503OnClosing: true,
+    ...(options.requestIdHeader !== undefined && { requestIdHeader: options.requestIdHeader }),
+    logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
+    routerOptions: { ignoreTrailingSlash: true }
+    // Fastify's generic return type names the pino logger's type; every consumer takes FastifyInstance.
+  }) as unknown as FastifyInstance
+}
 
 /**
  * Fastify options shared by the public and the admin port: deadlines that keep
@@ -35,14 +55,14 @@ export function httpServerOptions (timeouts: HttpTimeouts): Partial<FastifyHttpO
 export const requireHost = fp(async function requireHost (app: FastifyInstance) {
   app.addHook('onRequest', async (request) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-      throw new GatewayError(400, 'AEG_HOST_MISSING', 'HTTP/1.1 requests must carry a Host header')
+      throw hostMissing()
     }
   })
 }, { name: 'aeg-require-host' })
 
-const CLIENT_ERRORS: Record<string, { status: number, code: string, message: string }> = {
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'AEG_REQUEST_TIMEOUT', message: 'the request was not received in time' },
-  HPE_HEADER_OVERFLOW: { status: 431, code: 'AEG_HEADERS_TOO_LARGE', message: 'request headers are too large' }
+const CLIENT_ERRORS: Record<string, () => GatewayError> = {
+  ERR_HTTP_REQUEST_TIMEOUT: requestTimeout,
+  HPE_HEADER_OVERFLOW: headersTooLarge
 }
 
 /**
@@ -57,12 +77,13 @@ const CLIENT_ERRORS: Record<string, { status: number, code: string, message: str
 function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const known = err.code !== undefined ? CLIENT_ERRORS[err.code] : undefined
-  const { status, code, message } = known ?? { status: 400, code: 'AEG_BAD_REQUEST', message: 'malformed HTTP request' }
-  this.log.debug({ code, cause: err.code, statusCode: status }, message)
+  const answer = known?.() ?? badRequest('malformed HTTP request')
+  const status = answer.statusCode
+  this.log.debug({ code: answer.code, cause: err.code, statusCode: status }, answer.message)
   // Not into the middle of a response already going out on this socket (pipelining).
   const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
   if (socket.writable && !inProgress) {
-    const body = JSON.stringify(errorBody(code, message))
+    const body = JSON.stringify(answer)
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy()
@@ -70,11 +91,11 @@ function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException, 
 
 /** URLs the router cannot take (bad percent-encoding, over-long parameters), without echoing them back. */
 function frameworkErrors (error: Error & { code?: string, statusCode?: number }, request: FastifyRequest, reply: FastifyReply): void {
-  const [status, code, message] = error.code === 'FST_ERR_BAD_URL'
-    ? [400, 'AEG_BAD_URL', 'request URL is not valid']
+  const answer = error.code === 'FST_ERR_BAD_URL'
+    ? badUrl()
     : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-      ? [414, 'AEG_URL_TOO_LONG', 'a request URL parameter is too long']
-      : [error.statusCode ?? 500, 'AEG_BAD_REQUEST', 'request cannot be routed']
-  request.log.info({ code, statusCode: status }, message)
-  void reply.code(status).type('application/json').send(errorBody(code, message))
+      ? urlTooLong()
+      : badRequest('request cannot be routed', error.statusCode ?? 500)
+  request.log.info({ code: answer.code, statusCode: answer.statusCode }, answer.message)
+  void reply.code(answer.statusCode).type('application/json').send(answer.toJSON())
 }

@@ -1,5 +1,6 @@
 import type { Queue, QueueEvents } from 'bullmq'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { withDeadline } from './deadline.ts'
 
 /** Job states reported as queue depth; `failed` is the dead letter state. */
 export const DEPTH_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed', 'completed'] as const
@@ -124,17 +125,12 @@ export class GatewayMetrics {
 
   async #fetchDepth (): Promise<Map<string, Record<string, number>> | undefined> {
     if (this.#queues.length === 0) return new Map()
-    let timer: NodeJS.Timeout | undefined
     try {
-      const counts = await Promise.race([
-        Promise.all(this.#queues.map(q => q.getJobCounts(...DEPTH_STATES))),
-        new Promise<never>((_resolve, reject) => { timer = setTimeout(reject, DEPTH_TIMEOUT_MS, new Error('queue depth timed out')) })
-      ])
+      const counts = await withDeadline(Promise.all(this.#queues.map(q => q.getJobCounts(...DEPTH_STATES))), DEPTH_TIMEOUT_MS,
+        () => new Error('queue depth timed out'))
       return new Map(this.#queues.map((q, i) => [q.name, counts[i]!]))
     } catch {
       return undefined
-    } finally {
-      clearTimeout(timer)
     }
   }
 }

@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { withDeadline } from './deadline.ts'
 
 /** A connection to a standalone Redis or to a Redis Cluster; everything above this module takes either. */
 export type RedisClient = Redis | Cluster
@@ -79,17 +80,7 @@ export function createWorkerRedis (target: string | RedisTarget, options: RedisO
 /** PING with a deadline: true when Redis answered in time. */
 export async function redisAnswers (redis: RedisClient, timeoutMs = 1000): Promise<boolean> {
   if (redis.status !== 'ready') return false
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      redis.ping().then(r => r === 'PONG'),
-      new Promise<boolean>(resolve => { timer = setTimeout(resolve, timeoutMs, false) })
-    ])
-  } catch {
-    return false
-  } finally {
-    clearTimeout(timer)
-  }
+  return await withDeadline(redis.ping(), timeoutMs, () => new Error('no PONG in time')).then(r => r === 'PONG', () => false)
 }
 
 /**
@@ -99,14 +90,4 @@ export async function redisAnswers (redis: RedisClient, timeoutMs = 1000): Promi
 export async function closeRedis (redis: RedisClient): Promise<void> {
   if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
   else redis.disconnect()
-}
-
-/** Waits for `work` at most `ms`; shutdown must not hang on a Redis that is gone. */
-export async function within (work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    work.then(() => {}, () => {}),
-    new Promise<void>(resolve => { timer = setTimeout(resolve, ms) })
-  ])
-  clearTimeout(timer)
 }

@@ -57,8 +57,10 @@ t.test('edge, workers and admin on a Redis Cluster', async t => {
   }, { REDIS_CLUSTER_NODES: cluster.nodes, QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url, JOB_BACKOFF_MS: '50', ADMIN_AUTH: 'off' })
   t.ok(config.redisClusterNodes?.length === 3)
 
-  const app = await buildTestApp(t, config)
-  t.ok(app.redis instanceof Cluster, 'the edge connects with a cluster client')
+  const edge = createEdgeRedis(config)
+  t.teardown(() => closeRedis(edge))
+  t.ok(edge instanceof Cluster, 'the edge connects with a cluster client')
+  const app = await buildTestApp(t, config, { redis: edge })
   const workers = await startWorkers(config, pino({ level: 'silent' }))
   t.teardown(() => workers.close())
   const admin = await buildAdminApp(config, { logger: pino({ level: 'silent' }), jobEventsFrom: '0' })
@@ -139,7 +141,9 @@ t.test('the edge on a cluster fails fast once the cluster is gone', async t => {
   const keys = await keyServer(t)
   const config = testConfig({ sources: [{ name: 'adobe', kind: 'adobe-io-events', clientId: CLIENT_ID, verify: 'signature' }] },
     { REDIS_CLUSTER_NODES: cluster.nodes, QUEUE_PREFIX: uniquePrefix(), ADOBE_PUBLIC_KEY_BASE_URL: keys.url, ACK_TIMEOUT_MS: '5000' })
-  const app = await buildTestApp(t, config)
+  const edge = createEdgeRedis(config)
+  t.teardown(() => closeRedis(edge))
+  const app = await buildTestApp(t, config, { redis: edge })
   const event = fixture('adobe-io-events/dgr-single.json')
   event.recipientclientid = CLIENT_ID
   const post = () => {
@@ -155,12 +159,12 @@ t.test('the edge on a cluster fails fast once the cluster is gone', async t => {
   t.equal(res.statusCode, 503, 'answered 503 while the cluster is away')
   t.ok(Date.now() - first < 1000, `at once (${Date.now() - first} ms)`)
   // Once the client has noticed (no node left, reconnecting), requests must not wait in an offline queue.
-  await eventually(async () => (await app.inject({ method: 'GET', url: '/readyz' })).statusCode === 503 && app.redis.status !== 'ready')
+  await eventually(async () => (await app.inject({ method: 'GET', url: '/readyz' })).statusCode === 503 && edge.status !== 'ready')
   for (let i = 0; i < 3; i++) {
     const started = Date.now()
     const later = await post()
     const took = Date.now() - started
     t.equal(later.statusCode, 503)
-    t.ok(took < 1000, `at once, not after the 5 s ack budget (${took} ms, client ${app.redis.status})`)
+    t.ok(took < 1000, `at once, not after the 5 s ack budget (${took} ms, client ${edge.status})`)
   }
 })

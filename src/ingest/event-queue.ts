@@ -1,7 +1,8 @@
 import { Job, Queue, type JobJson, type JobsOptions, type RedisQueueBackend } from 'bullmq'
 import { queueUnavailable } from '../errors.ts'
 import { QUEUE, jobIdFor, jobOptions } from '../queues.ts'
-import { within, type RedisClient } from '../redis.ts'
+import { settleWithin, withDeadline } from '../deadline.ts'
+import type { RedisClient } from '../redis.ts'
 import type { Envelope } from './envelope.ts'
 
 export interface EventQueueOptions {
@@ -92,11 +93,12 @@ export class EventQueue {
    * undefined-field sweep cost about as much as serializing the envelope).
    * test/ingest/event-queue-job.test.ts holds it equal to BullMQ's own.
    */
-  jobJson (envelope: Envelope, id: string, timestamp = Date.now()): JobJson {
+  jobJson (sourceName: string, envelope: Envelope, id: string, timestamp = Date.now()): JobJson {
     return {
       ...this.#template,
       id,
-      name: envelope.type,
+      // The job's name carries the configured source name, so workers need not derive it from the envelope.
+      name: sourceName,
       data: JSON.stringify(envelope),
       opts: { ...this.#template.opts, jobId: id, deduplication: { id, ttl: this.#opts.dedupWindowMs } },
       timestamp,
@@ -104,21 +106,16 @@ export class EventQueue {
     }
   }
 
-  /** Queues the envelopes atomically; throws a 503 GatewayError when not confirmed in time. */
-  async add (envelopes: readonly Envelope[]): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
+  /** Queues the envelopes of one delivery to `sourceName` atomically; throws a 503 GatewayError when not confirmed in time. */
+  async add (sourceName: string, envelopes: readonly Envelope[]): Promise<void> {
     const started = process.hrtime.bigint()
     let ok = false
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`enqueue not confirmed within ${this.#opts.ackTimeoutMs} ms`)), this.#opts.ackTimeoutMs)
-    })
     try {
-      await Promise.race([this.#addAtomically(envelopes), deadline])
+      await withDeadline(this.#addAtomically(sourceName, envelopes), this.#opts.ackTimeoutMs, () => new Error(`enqueue not confirmed within ${this.#opts.ackTimeoutMs} ms`))
       ok = true
     } catch (err) {
       throw queueUnavailable(err)
     } finally {
-      clearTimeout(timer)
       this.#opts.observe?.(Number(process.hrtime.bigint() - started) / 1e9, ok)
     }
   }
@@ -131,10 +128,10 @@ export class EventQueue {
    * together in one MULTI, and each delivery resolves only when the results of
    * its own commands came back without error.
    */
-  async #addAtomically (envelopes: readonly Envelope[]): Promise<void> {
+  async #addAtomically (sourceName: string, envelopes: readonly Envelope[]): Promise<void> {
     const jobs = envelopes.map(envelope => {
       const id = jobIdFor(envelope.id)
-      return { id, json: this.jobJson(envelope, id) }
+      return { id, json: this.jobJson(sourceName, envelope, id) }
     })
     if (this.#waitingJobs() + jobs.length > MAX_WAITING_JOBS) throw new Error('enqueue backlog is full; Redis is not keeping up')
     let group = this.#waiting.at(-1)
@@ -184,38 +181,33 @@ export class EventQueue {
 
   /** Sends one group as a MULTI; never rejects (the group's waiters get the outcome). */
   async #flush (group: Group): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    // Bounded like each delivery, from the start (the client itself may not be
-    // up yet): a transaction Redis never answers must not hold the in-flight
-    // slot, or every later delivery would wait behind it.
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`transaction not confirmed within ${this.#opts.ackTimeoutMs} ms`)), this.#opts.ackTimeoutMs)
-    })
-    deadline.catch(() => {})
     try {
-      // BullMQ's addBulk pipelines without MULTI; its backend exposes the
-      // transactional insert its flow producer uses, which is what a batch needs.
-      const backend = this.queue.backend as unknown as RedisQueueBackend
-      // The backend's client wraps the connection so its transactions carry the
-      // `runCommand` the backend's scripts are issued through (a raw ioredis MULTI lacks it).
-      const client = await Promise.race([backend.client, deadline])
-      const multi = client.multi()
-      for (const job of group.jobs) void backend.addJobToTransaction(multi, job.json, job.id)
-      const results = await Promise.race([
-        multi.exec() as Promise<[Error | null, unknown][] | null>,
-        deadline
-      ])
+      // Bounded like each delivery, from the start (the client itself may not be
+      // up yet): a transaction Redis never answers must not hold the in-flight
+      // slot, or every later delivery would wait behind it.
+      const results = await withDeadline(this.#exec(group), this.#opts.ackTimeoutMs,
+        () => new Error(`transaction not confirmed within ${this.#opts.ackTimeoutMs} ms`))
       if (results === null) throw new Error('enqueue transaction was discarded')
       group.resolve(results)
     } catch (err) {
       group.reject(err)
-    } finally {
-      clearTimeout(timer)
     }
+  }
+
+  async #exec (group: Group): Promise<[Error | null, unknown][] | null> {
+    // BullMQ's addBulk pipelines without MULTI; its backend exposes the
+    // transactional insert its flow producer uses, which is what a batch needs.
+    const backend = this.queue.backend as unknown as RedisQueueBackend
+    // The backend's client wraps the connection so its transactions carry the
+    // `runCommand` the backend's scripts are issued through (a raw ioredis MULTI lacks it).
+    const client = await backend.client
+    const multi = client.multi()
+    for (const job of group.jobs) void backend.addJobToTransaction(multi, job.json, job.id)
+    return await (multi.exec() as Promise<[Error | null, unknown][] | null>)
   }
 
   /** Closes the queue; bounded, because BullMQ's close waits forever on a connection that was cut. */
   async close (timeoutMs = 2000): Promise<void> {
-    await within(this.queue.close(), timeoutMs)
+    await settleWithin(this.queue.close(), timeoutMs)
   }
 }

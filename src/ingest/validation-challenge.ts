@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { GatewayError } from '../errors.ts'
+import { validationUrlRejected } from '../errors.ts'
 import { checkUrl, type UrlPolicy } from '../net/allowed-url.ts'
 
 /** Adobe expects the validation URL fetched within 5 minutes; these delays fit well inside. */
@@ -25,7 +25,7 @@ export class ValidationChallenge {
   /** Checks the URL (400 when not allowed) and schedules the confirmation. */
   schedule (rawUrl: string, log: FastifyBaseLogger): void {
     const checked = checkUrl(rawUrl, this.#policy)
-    if (!checked.ok) throw new GatewayError(400, 'AEG_VALIDATION_URL_REJECTED', `validationUrl refused: ${checked.reason}`)
+    if (!checked.ok) throw validationUrlRejected(checked.reason)
     this.#attempt(checked.url, 0, log)
   }
 

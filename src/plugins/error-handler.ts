@@ -1,11 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { GatewayError, bodyTooLarge, unsupportedMediaType } from '../errors.ts'
-
-/** The contract's error body: `{"error": {"code", "message"}}`. */
-export function errorBody (code: string, message: string) {
-  return { error: { code, message } }
-}
+import { GatewayError, badRequest, bodyTooLarge, internalError, routeNotFound, unsupportedMediaType } from '../errors.ts'
 
 /**
  * The one place errors become HTTP answers. Routes throw GatewayErrors; Fastify's
@@ -19,11 +14,11 @@ export default fp(async function errorHandler (app: FastifyInstance, opts: { bod
     if (err.statusCode >= 500) request.log[err.logLevel]({ ...context, err: err.cause ?? err }, err.message)
     else request.log[err.logLevel](context, err.message)
     if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter))
-    return reply.code(err.statusCode).type('application/json').send(errorBody(err.code, err.message))
+    return reply.code(err.statusCode).type('application/json').send(err.toJSON())
   })
 
   app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send(errorBody('AEG_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`))
+    return reply.code(404).send(routeNotFound(request.method, request.url.split('?')[0]!).toJSON())
   })
 }, { name: 'aeg-error-handler' })
 
@@ -34,10 +29,10 @@ function toGatewayError (error: FastifyError, request: FastifyRequest, bodyLimit
       return bodyTooLarge(bodyLimit)
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return error.statusCode === 415 ? unsupportedMediaType(request.headers['content-type']) : new GatewayError(400, 'AEG_BAD_REQUEST', error.message)
+      return error.statusCode === 415 ? unsupportedMediaType(request.headers['content-type']) : badRequest(error.message)
   }
   const status = error.statusCode ?? 500
-  if (status >= 400 && status < 500) return new GatewayError(status, 'AEG_BAD_REQUEST', error.message)
+  if (status >= 400 && status < 500) return badRequest(error.message, status)
   // Client went away mid-body and similar are not our faults, but are not 4xx either: keep 500 generic.
-  return new GatewayError(500, 'AEG_INTERNAL', 'internal error', { cause: error })
+  return internalError(error)
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { GatewayError } from '../errors.ts'
+import { jobNotFound, storeUnavailable } from '../errors.ts'
 import type { JobStatusStore } from '../job-status.ts'
 
 const MAX_JOB_ID_LENGTH = 512
@@ -14,11 +14,9 @@ export default async function jobs (app: FastifyInstance, opts: { store: JobStat
       if (!opts.store.available) throw new Error('redis connection is not ready')
       status = await opts.store.get(jobId)
     } catch (err) {
-      throw new GatewayError(503, 'AEG_STORE_UNAVAILABLE', 'job status store cannot be read right now; retry later', { cause: err, retryAfter: 5, logLevel: 'warn' })
+      throw storeUnavailable(err)
     }
     if (status === undefined) throw jobNotFound(jobId)
     return status
   })
 }
-
-const jobNotFound = (jobId: string) => new GatewayError(404, 'AEG_JOB_NOT_FOUND', `no status is known for job "${jobId}"`)

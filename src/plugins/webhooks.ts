@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import sjson from 'secure-json-parse'
-import { GatewayError, bodyTooLarge, invalidJson, invalidPayload, unknownSource, unsupportedMediaType } from '../errors.ts'
+import { bodyTooLarge, challengeMissing, challengeTooLong, invalidJson, invalidPayload, unknownSource, unsupportedMediaType } from '../errors.ts'
 import { buildEnvelope, type Delivery } from '../ingest/envelope.ts'
 import type { EventQueue } from '../ingest/event-queue.ts'
 import type { ValidationChallenge } from '../ingest/validation-challenge.ts'
@@ -52,8 +52,8 @@ export default async function webhooks (app: FastifyInstance, opts: WebhooksOpti
 
   app.get('/webhooks/:source', { onRequest: lookupSource }, async (request: WebhookRequest, reply) => {
     const value = request.query.challenge
-    if (typeof value !== 'string' || value === '') throw new GatewayError(400, 'AEG_CHALLENGE_MISSING', 'the challenge query parameter is required')
-    if (value.length > MAX_CHALLENGE_LENGTH) throw new GatewayError(400, 'AEG_CHALLENGE_TOO_LONG', `challenge longer than ${MAX_CHALLENGE_LENGTH} characters`)
+    if (typeof value !== 'string' || value === '') throw challengeMissing()
+    if (value.length > MAX_CHALLENGE_LENGTH) throw challengeTooLong(MAX_CHALLENGE_LENGTH)
     void reply.header('x-content-type-options', 'nosniff').header('cache-control', 'no-store')
     if (acceptsJsonOnly(request.headers.accept)) return reply.type('application/json').send({ challenge: value })
     return reply.type('text/plain; charset=utf-8').send(value)
@@ -93,7 +93,7 @@ export default async function webhooks (app: FastifyInstance, opts: WebhooksOpti
       return reply.send({ validation: 'scheduled' })
     }
     const envelopes = parsed.events.map(facts => buildEnvelope(delivery, source.kind, facts))
-    await eventQueue.add(envelopes)
+    await eventQueue.add(source.name, envelopes)
     request.log.info({ source: source.name, eventIds: envelopes.map(e => e.id) }, 'accepted')
     return reply.send(source.ack(envelopes.length))
   })

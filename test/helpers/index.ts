@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino'
 import { buildApp, type AppDeps } from '../../src/app.ts'
 import { loadConfig, validateFileConfig, type GatewayConfig, type GatewayFileConfig } from '../../src/config.ts'
 import { loggerOptions } from '../../src/logger.ts'
+import { closeRedis, createEdgeRedis, type RedisClient } from '../../src/redis.ts'
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -74,6 +75,14 @@ export async function buildTestApp (t: Tap, config: GatewayConfig, deps: AppDeps
   configure?.(app)
   await app.ready()
   return app
+}
+
+/** The edge's kind of Redis connection (fail-fast), up before it is returned and closed at teardown. */
+export async function edgeRedis (t: Tap, config: GatewayConfig): Promise<RedisClient> {
+  const redis = createEdgeRedis(config)
+  t.teardown(() => closeRedis(redis))
+  if (redis.status !== 'ready') await once(redis, 'ready')
+  return redis
 }
 
 /** A real HTTP server on 127.0.0.1:0, closed at teardown. */

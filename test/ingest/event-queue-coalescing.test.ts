@@ -51,7 +51,7 @@ t.test('deliveries started in one turn are each acked with all their events queu
   const deliveries = [...singles, batch, [duplicate], [duplicate]]
 
   const outcomes = await Promise.all(deliveries.map(async events => {
-    await queue.add(events)
+    await queue.add('bench', events)
     // Resolved: every event of this delivery must already be in Redis.
     return (await Promise.all(events.map(jobExists))).every(Boolean)
   }))
@@ -62,7 +62,7 @@ t.test('deliveries started in one turn are each acked with all their events queu
 t.test('more events than one transaction carries still all land', async t => {
   const { prefix, check, queue } = await setup(t)
   const batches = Array.from({ length: 15 }, () => Array.from({ length: 20 }, () => envelope(randomUUID())))
-  await Promise.all(batches.map(b => queue.add(b)))
+  await Promise.all(batches.map(b => queue.add('bench', b)))
   t.equal(await check.llen(`${prefix}:events:wait`), 300)
 })
 
@@ -74,7 +74,7 @@ t.test('a command that fails in the shared transaction fails only its own delive
   const before = envelope(randomUUID())
   const after = envelope(randomUUID())
 
-  const [a, b, c] = await Promise.allSettled([queue.add([before]), queue.add([envelope(randomUUID()), poisoned]), queue.add([after])])
+  const [a, b, c] = await Promise.allSettled([queue.add('bench', [before]), queue.add('bench', [envelope(randomUUID()), poisoned]), queue.add('bench', [after])])
   t.equal(a.status, 'fulfilled', 'the delivery before it is acked')
   t.equal(c.status, 'fulfilled', 'the delivery after it is acked')
   t.equal(b.status, 'rejected', 'the delivery holding the failing event is not acked')
@@ -99,13 +99,13 @@ t.test('a stalled Redis: every delivery answered 503 in time, the backlog bounde
     admin.disconnect()
   })
   await new Promise(resolve => connection.once('ready', resolve))
-  await queue.add([envelope('warm-up')])
+  await queue.add('bench', [envelope('warm-up')])
 
   await admin.call('CLIENT', 'PAUSE', '1500', 'ALL')
   const started = Date.now()
   const outcomes = await Promise.all(Array.from({ length: 4000 }, (_, i) => {
     const t0 = Date.now()
-    return queue.add([envelope(`stalled-${i}`)]).then(() => ({ ok: true, ms: Date.now() - t0 }), () => ({ ok: false, ms: Date.now() - t0 }))
+    return queue.add('bench', [envelope(`stalled-${i}`)]).then(() => ({ ok: true, ms: Date.now() - t0 }), () => ({ ok: false, ms: Date.now() - t0 }))
   }))
   t.equal(outcomes.filter(o => o.ok).length, 0, 'nothing acknowledged while Redis does not answer')
   const slowest = Math.max(...outcomes.map(o => o.ms))
@@ -118,7 +118,7 @@ t.test('a stalled Redis: every delivery answered 503 in time, the backlog bounde
   // of deliveries already answered are dropped, not written first.
   await eventually(async () => {
     const t0 = Date.now()
-    const ok = await queue.add([envelope(`after-${t0}`)]).then(() => true, () => false)
+    const ok = await queue.add('bench', [envelope(`after-${t0}`)]).then(() => true, () => false)
     return ok && Date.now() - t0 < 300
   }, 5000, 50)
   const keys = await admin.keys(`${prefix}:events:*`)

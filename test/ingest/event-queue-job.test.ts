@@ -37,12 +37,12 @@ t.test('jobJson equals BullMQ\'s own Job.asJSON for the same envelope and option
   })
   const id = jobIdFor(envelope.id)
   const timestamp = 1_767_323_045_000
-  const job = new Job(queue.queue, envelope.type, envelope, {
+  const job = new Job(queue.queue, 'lightroom', envelope, {
     ...jobOptions(7, 1500),
     jobId: id,
     deduplication: { id, ttl: 86_400_000 }
   }, id)
   job.timestamp = timestamp
-  t.strictSame(queue.jobJson(envelope, id, timestamp), job.asJSON())
-  t.strictSame(JSON.parse(queue.jobJson(envelope, id, timestamp).data), envelope, 'the data is the envelope')
+  t.strictSame(queue.jobJson('lightroom', envelope, id, timestamp), job.asJSON())
+  t.strictSame(JSON.parse(queue.jobJson('lightroom', envelope, id, timestamp).data), envelope, 'the data is the envelope')
 })

@@ -1,7 +1,6 @@
-import { once } from 'node:events'
 import t from 'tap'
 import { JobStatusStore } from '../../src/job-status.ts'
-import { buildTestApp, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { buildTestApp, edgeRedis, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 
 const SOURCES = [{ name: 'pdf', kind: 'pdf-services' as const, auth: { type: 'none' as const } }]
 
@@ -11,8 +10,8 @@ t.test('GET /jobs/:jobId answers the stored document, 404 when unknown', async t
   const store = new JobStatusStore(redis, prefix)
   await store.record('job 1/ä', { status: 'succeeded', eventId: 'pdf/job 1/ä/succeeded', source: 'pdf', time: '2026-01-01T00:00:00.000Z' })
   await store.recordOutput('job 1/ä', { url: 'https://s3.example/out.pdf', file: '/data/x/output.pdf', bytes: 42, at: '2026-01-01T00:00:01.000Z' })
-  const app = await buildTestApp(t, testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix }))
-  if (app.redis.status !== 'ready') await once(app.redis, 'ready')
+  const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
+  const app = await buildTestApp(t, config, { redis: await edgeRedis(t, config) })
 
   const res = await app.inject({ method: 'GET', url: `/jobs/${encodeURIComponent('job 1/ä')}` })
   t.equal(res.statusCode, 200)

@@ -3,8 +3,9 @@ import { Queue, Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { QUEUE } from '../../src/queues.ts'
+import type { RedisClient } from '../../src/redis.ts'
 import {
-  adobeHmacHeaders, adobeSignedHeaders, buildTestApp, captureLog, eventually, httpServer, keyServer,
+  adobeHmacHeaders, adobeSignedHeaders, buildTestApp, captureLog, edgeRedis, eventually, httpServer, keyServer,
   signingKeys, testConfig, testRedis, uniquePrefix
 } from '../helpers/index.ts'
 import { fixture } from '../helpers/fixtures.ts'
@@ -12,7 +13,7 @@ import { fixture } from '../helpers/fixtures.ts'
 const CLIENT_ID = 'test-client-id'
 const CLIENT_SECRET = 'test-client-secret-123'
 
-async function setup (t: Test, opts: { env?: Record<string, string>, clientSecret?: string, validation?: { allowHosts: string[], allowHttp: boolean }, configure?: (app: FastifyInstance) => void } = {}) {
+async function setup (t: Test, opts: { env?: Record<string, string>, clientSecret?: string, validation?: { allowHosts: string[], allowHttp: boolean }, configure?: (app: FastifyInstance, edge: RedisClient) => void } = {}) {
   const prefix = uniquePrefix()
   const keys = await keyServer(t)
   const log = captureLog('debug')
@@ -21,7 +22,8 @@ async function setup (t: Test, opts: { env?: Record<string, string>, clientSecre
     ...(opts.validation && { validation: opts.validation })
   } as never, { QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url, ...opts.env })
   const redis = testRedis(t, prefix)
-  const app = await buildTestApp(t, config, { logger: log.logger, validationDelaysMs: [0, 50, 50] }, opts.configure)
+  const edge = await edgeRedis(t, config)
+  const app = await buildTestApp(t, config, { logger: log.logger, validationDelaysMs: [0, 50, 50], redis: edge }, app => opts.configure?.(app, edge))
   const queue = new Queue(QUEUE.events, { connection: redis, prefix })
   t.teardown(() => queue.close())
   const post = (body: string, headers: Record<string, string>) =>
@@ -404,7 +406,7 @@ t.test('asynchronous challenge: validationUrl is answered 200 and fetched', asyn
 t.test('no ack without Redis: connection lost between verify and enqueue → 503', async t => {
   let cut = false
   const { post, queue } = await setup(t, {
-    configure: app => app.addHook('preHandler', async () => { if (cut) app.redis.disconnect(false) })
+    configure: (app, edge) => app.addHook('preHandler', async () => { if (cut) edge.disconnect(false) })
   })
   const body = JSON.stringify(lightroomEvent())
   const headers = adobeSignedHeaders(body)

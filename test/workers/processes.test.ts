@@ -72,7 +72,7 @@ t.test('two worker processes share 100 events: 100 statuses, exactly 100 forward
   const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
   const queue = await eventQueue(t, config)
   const events = Array.from({ length: 100 }, (_, i) => lightroomEvent(`ev-${i}`, `job-${i}`, 'succeeded'))
-  for (let i = 0; i < events.length; i += 20) await queue.add(events.slice(i, i + 20))
+  for (let i = 0; i < events.length; i += 20) await queue.add('lightroom', events.slice(i, i + 20))
 
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   await eventually(async () => (await forward.getJobCounts('completed')).completed === 100, 30_000)
@@ -112,7 +112,7 @@ t.test('SIGKILL mid-forward: recovered by another process after the stalled chec
     key: 'job-k/succeeded', type: 'com.adobe.pdf-services.job-status', jobId: 'job-k', status: 'succeeded',
     data: { jobID: 'job-k', statusResponse: { status: 'done', asset: { downloadUri: `${storage.url}/out.pdf?sig=1` } } }
   })
-  await (await eventQueue(t, config)).add([event])
+  await (await eventQueue(t, config)).add('pdf', [event])
 
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
@@ -163,7 +163,7 @@ t.test('SIGKILL mid-download: the output is fetched again and written once, the 
     key: 'job-d/succeeded', type: 'com.adobe.pdf-services.job-status', jobId: 'job-d', status: 'succeeded',
     data: { jobID: 'job-d', statusResponse: { status: 'done', asset: { downloadUri: `${storage.url}/out.pdf` } } }
   })
-  await (await eventQueue(t, config)).add([event])
+  await (await eventQueue(t, config)).add('pdf', [event])
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
   const outputsId = jobIdFor(event.id, 'outputs')

@@ -14,15 +14,12 @@ export interface EventsHandlerDeps {
   log: Logger
 }
 
-/** `aeg://pdf` → `pdf`. */
-export const sourceNameOf = (envelope: Envelope): string => envelope.source.replace(/^aeg:\/\//, '')
-
 /** A destination without `match` takes every event; each list given must contain the event's value. */
-export function destinationMatches (destination: DestinationConfig, envelope: Envelope): boolean {
+export function destinationMatches (destination: DestinationConfig, sourceName: string, envelope: Envelope): boolean {
   const match = destination.match
   if (match === undefined) return true
   const has = (list: string[] | undefined, value: string | undefined) => list === undefined || (value !== undefined && list.includes(value))
-  return has(match.source, sourceNameOf(envelope)) && has(match.status, envelope.jobstatus) && has(match.type, envelope.type)
+  return has(match.source, sourceName) && has(match.status, envelope.jobstatus) && has(match.type, envelope.type)
 }
 
 /**
@@ -38,7 +35,8 @@ export function eventsHandler (deps: EventsHandlerDeps) {
 
   return async function handleEvent (job: Job<Envelope>) {
     const envelope = job.data
-    const source = sourceNameOf(envelope)
+    // The edge names each events job after the configured source it came from.
+    const source = job.name
     const log = deps.log.child({ eventId: envelope.id, source })
 
     // Learning Manager events are not Adobe jobs: forwarded, never stored as statuses.
@@ -49,7 +47,7 @@ export function eventsHandler (deps: EventsHandlerDeps) {
       status = await store.record(envelope.jobid, entry)
     }
 
-    const destinations = config.destinations.filter(d => destinationMatches(d, envelope))
+    const destinations = config.destinations.filter(d => destinationMatches(d, source, envelope))
     if (destinations.length > 0) {
       await forwardQueue.addBulk(destinations.map(d => ({
         name: d.name,

@@ -3,7 +3,7 @@ import t from 'tap'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { JobStatusStore } from '../../../src/job-status.ts'
 import { destinationMatches } from '../../../workers/handlers/events.ts'
-import { buildTestApp, eventually, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { buildTestApp, edgeRedis, eventually, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { destination, envelope, eventQueue, inspectQueue, lightroomEvent, startTestWorkers } from '../harness.ts'
 
 const SECRET = 'a shared secret for tests'
@@ -16,13 +16,14 @@ const SOURCES = [
 t.test('destination matching by source, status and type; no match block = every event', async t => {
   const done = lightroomEvent('e', 'j', 'succeeded')
   const running = lightroomEvent('e2', 'j', 'running')
-  t.ok(destinationMatches({ name: 'all', url: 'http://x', secret: SECRET }, running))
-  t.ok(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['lightroom'], status: ['succeeded'] } }, done))
-  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['lightroom'], status: ['succeeded'] } }, running))
-  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['pdf'] } }, done))
-  t.ok(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { type: ['com.adobe.lightroom.job-status'] } }, done))
+  t.ok(destinationMatches({ name: 'all', url: 'http://x', secret: SECRET }, 'lightroom', running))
+  t.ok(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['lightroom'], status: ['succeeded'] } }, 'lightroom', done))
+  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['lightroom'], status: ['succeeded'] } }, 'lightroom', running))
+  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['pdf'] } }, 'lightroom', done))
+  t.ok(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { type: ['com.adobe.lightroom.job-status'] } }, 'lightroom', done))
   const noStatus = envelope('alm', 'learning-manager', { key: 'k', type: 'com.adobe.learning-manager.x', data: {} })
-  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { status: ['succeeded'] } }, noStatus), 'a status filter needs a status')
+  t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { status: ['succeeded'] } }, 'alm', noStatus), 'a status filter needs a status')
+  t.ok(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['alm'] } }, 'alm', noStatus), 'the source name given is the one matched')
 })
 
 t.test('fan-out: status recorded, one forward per matching destination, nothing else', async t => {
@@ -41,7 +42,7 @@ t.test('fan-out: status recorded, one forward per matching destination, nothing 
   }, { QUEUE_PREFIX: prefix })
   await startTestWorkers(t, config)
   const queue = await eventQueue(t, config)
-  await queue.add([lightroomEvent('a', 'job-a', 'running', '2026-01-01T00:00:01.000Z'), lightroomEvent('b', 'job-a', 'succeeded', '2026-01-01T00:00:02.000Z')])
+  await queue.add('lightroom', [lightroomEvent('a', 'job-a', 'running', '2026-01-01T00:00:01.000Z'), lightroomEvent('b', 'job-a', 'succeeded', '2026-01-01T00:00:02.000Z')])
   await eventually(() => everything.received.length === 2 && finished.received.length === 1)
   t.same(finished.ids(), ['lightroom/b'])
   t.same(everything.ids().sort(), ['lightroom/a', 'lightroom/b'])
@@ -62,16 +63,16 @@ t.test('a redelivered events job repeats no step', async t => {
   const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix })
   await startTestWorkers(t, config)
   const event = lightroomEvent('r', 'job-r', 'succeeded')
-  await (await eventQueue(t, config)).add([event])
+  await (await eventQueue(t, config)).add('lightroom', [event])
   const events = inspectQueue(t, config, QUEUE.events, redis)
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'd')) === 'completed')
   // The same envelope arrives again past the edge's dedup (e.g. after the window).
-  await events.add(event.type, event, { jobId: 'again' })
+  await events.add('lightroom', event, { jobId: 'again' })
   await eventually(async () => await events.getJobState('again') === 'completed')
   // And once more after the forward job itself was removed by retention.
   await forward.remove(jobIdFor(event.id, 'd'))
-  await events.add(event.type, event, { jobId: 'again-2' })
+  await events.add('lightroom', event, { jobId: 'again-2' })
   await eventually(async () => await events.getJobState('again-2') === 'completed')
   await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'd')) === 'completed')
   t.equal(dest.received.length, 1, 'forwarded once')
@@ -85,14 +86,13 @@ t.test('out of order: succeeded then running leaves the job succeeded; GET /jobs
   await startTestWorkers(t, config)
   const queue = await eventQueue(t, config)
   const store = new JobStatusStore(redis, prefix)
-  await queue.add([lightroomEvent('s', 'job-o', 'succeeded', '2026-01-01T00:00:05.000Z')])
+  await queue.add('lightroom', [lightroomEvent('s', 'job-o', 'succeeded', '2026-01-01T00:00:05.000Z')])
   await eventually(async () => (await store.get('job-o'))?.history.length === 1)
-  await queue.add([lightroomEvent('r', 'job-o', 'running', '2026-01-01T00:00:01.000Z')])
+  await queue.add('lightroom', [lightroomEvent('r', 'job-o', 'running', '2026-01-01T00:00:01.000Z')])
   await eventually(async () => (await store.get('job-o'))?.history.length === 2)
 
-  const app = await buildTestApp(t, config)
   // The edge connection fails fast (503) until it is up.
-  if (app.redis.status !== 'ready') await once(app.redis, 'ready')
+  const app = await buildTestApp(t, config, { redis: await edgeRedis(t, config) })
   const res = await app.inject({ method: 'GET', url: '/jobs/job-o' })
   t.equal(res.statusCode, 200)
   const body = res.json()
@@ -117,7 +117,7 @@ t.test('Learning Manager events are forwarded but never stored as job statuses',
   const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET, match: { source: ['alm'] } }] }, { QUEUE_PREFIX: prefix })
   await startTestWorkers(t, config)
   const event = envelope('alm', 'learning-manager', { key: 'lm-1', type: 'com.adobe.learning-manager.COURSE_ENROLLMENT', jobId: 'not-a-job', data: { eventId: 'lm-1' } })
-  await (await eventQueue(t, config)).add([event])
+  await (await eventQueue(t, config)).add('alm', [event])
   await eventually(() => dest.received.length === 1)
   t.equal(await new JobStatusStore(redis, prefix).get('not-a-job'), undefined)
 })

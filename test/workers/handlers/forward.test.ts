@@ -24,7 +24,7 @@ async function forwardOne (t: Parameters<typeof testRedis>[0], url: string, n: n
   const config = configFor(prefix, url, WHSEC, env, timeoutMs)
   await startTestWorkers(t, config)
   const event = lightroomEvent(`e-${n}`, `job-${n}`, 'succeeded')
-  await (await eventQueue(t, config)).add([event])
+  await (await eventQueue(t, config)).add('lightroom', [event])
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   const jobId = jobIdFor(event.id, 'orders')
   const settles = async (state: 'completed' | 'failed') => {
@@ -50,7 +50,7 @@ for (const secret of [WHSEC, 'a plain shared secret']) {
     const config = configFor(prefix, `${dest.url}/hooks`, secret)
     await startTestWorkers(t, config)
     const event = lightroomEvent('e-1', 'job-1', 'succeeded')
-    await (await eventQueue(t, config)).add([event])
+    await (await eventQueue(t, config)).add('lightroom', [event])
     await eventually(() => dest.received.length === 1)
     const [got] = dest.received
     t.equal(got!.headers['webhook-id'], 'lightroom/e-1')
@@ -126,7 +126,7 @@ t.test('close() waits for the forward in flight', async t => {
   const config = configFor(prefix, dest.url, WHSEC)
   const workers = await startTestWorkers(t, config)
   const event = lightroomEvent('e-7', 'job-7', 'succeeded')
-  await (await eventQueue(t, config)).add([event])
+  await (await eventQueue(t, config)).add('lightroom', [event])
   await eventually(() => dest.received.length === 1)
   const closed = workers.close()
   setTimeout(release, 200)
@@ -147,7 +147,7 @@ t.test('forwards reuse one kept-alive connection; close() ends it', async t => {
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   for (const key of ['e-8', 'e-9', 'e-10']) {
     const event = lightroomEvent(key, `job-${key}`, 'succeeded')
-    await queue.add([event])
+    await queue.add('lightroom', [event])
     await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'orders')) === 'completed')
   }
   t.equal(dest.received.length, 3)

@@ -82,7 +82,7 @@ async function setup (t: Tap, extra: Partial<GatewayConfig> = {}, outputTimeoutM
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
   const store = new JobStatusStore(redis, prefix)
   const run = async (event: Envelope) => {
-    await queue.add([event])
+    await queue.add(event.source.slice('aeg://'.length), [event])
     const id = jobIdFor(event.id, 'outputs')
     const state = await eventually(async () => {
       const s = await outputs.getJobState(id)
@@ -276,7 +276,7 @@ t.test('with an empty allow-list no outputs job is queued at all', async t => {
   const events = inspectQueue(t, config, QUEUE.events, redis)
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
   const event = pdfDone(`${s.url}/file.bin`)
-  await queue.add([event])
+  await queue.add('pdf', [event])
   await eventually(async () => (await events.getJobState(jobIdFor(event.id))) === 'completed')
   t.equal(await outputs.getJob(jobIdFor(event.id, 'outputs')), undefined)
   t.equal(s.hits.size, 0)
