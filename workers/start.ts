@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../src/config.ts'
 import type { Envelope } from '../src/ingest/envelope.ts'
 import { JobStatusStore } from '../src/job-status.ts'
 import { QUEUE, type ForwardJob, type OutputsJob } from '../src/queues.ts'
+import { ConnectionErrorLog } from '../src/connection-errors.ts'
 import { closeRedis, createWorkerRedis, type RedisClient } from '../src/redis.ts'
 import { eventsHandler } from './handlers/events.ts'
 import { forwardHandler } from './handlers/forward.ts'
@@ -34,12 +35,17 @@ const MAX_STALLED_COUNT = 2
 export async function startWorkers (config: GatewayConfig, log: Logger, deps: WorkerDeps = {}): Promise<{ close(): Promise<void> }> {
   const ownsRedis = deps.redis === undefined
   const redis = deps.redis ?? createWorkerRedis(config)
-  redis.on('error', (err) => log.warn({ err }, 'redis connection error'))
+  const connectionErrors = new ConnectionErrorLog(log)
+  connectionErrors.watch('redis', redis)
+  redis.on('ready', () => connectionErrors.recovered())
   const prefix = config.queuePrefix
 
   const store = new JobStatusStore(redis, prefix)
   const forwardQueue = new Queue<ForwardJob>(QUEUE.forward, { connection: redis, prefix })
   const outputsQueue = new Queue<OutputsJob>(QUEUE.outputs, { connection: redis, prefix })
+  // Without a listener BullMQ prints each connection error's stack to the console, outside the JSON log.
+  connectionErrors.watch('queue:forward', forwardQueue)
+  connectionErrors.watch('queue:outputs', outputsQueue)
   const destinations = new DestinationClient()
   const tokens = config.oauth === undefined ? undefined : new OAuthTokens(config.oauth, { timeoutMs: config.outputs.timeoutMs })
 
@@ -65,7 +71,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
       log[final ? 'error' : 'warn']({ queue, jobId: job.id, attempt: job.attemptsMade, final, reason: err.message }, final ? 'job failed (dead letter)' : 'job attempt failed')
     })
     worker.on('stalled', (jobId: string) => log.warn({ queue, jobId }, 'stalled job moved back to wait'))
-    worker.on('error', (err) => log.error({ queue, err }, 'worker error'))
+    connectionErrors.watch(`worker:${queue}`, worker)
   }
   await Promise.all(workers.map(w => w.waitUntilReady()))
   log.info({ prefix, concurrency: config.worker.concurrency, queues: workers.map(w => w.name) }, 'workers started')
@@ -79,6 +85,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
         await Promise.all([forwardQueue.close(), outputsQueue.close()])
         await destinations.close()
         if (ownsRedis) await closeRedis(redis)
+        connectionErrors.close()
         log.info('workers stopped')
       })()
       return closing

@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { pino } from 'pino'
+import t from 'tap'
+import { ConnectionErrorLog } from '../../src/connection-errors.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+function memoryLog () {
+  const lines: Record<string, unknown>[] = []
+  const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line)) } })
+  return { log, lines }
+}
+
+t.test('repeats of one error are counted, not logged; recovery logs once and re-arms', async t => {
+  const { log, lines } = memoryLog()
+  const errors = new ConnectionErrorLog(log, 3_600_000)
+  t.teardown(() => errors.close())
+  const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+  for (let i = 0; i < 50; i++) errors.report('redis', refused())
+  errors.report('queue:forward', refused())
+  t.equal(lines.length, 2, 'one line per component and error code')
+  t.same(lines.map(l => [l.component, l.code]), [['redis', 'ECONNREFUSED'], ['queue:forward', 'ECONNREFUSED']])
+
+  errors.recovered()
+  const summary = lines.find(l => l.repeats !== undefined)
+  t.equal(summary?.repeats, 49, 'the repeats are summarised when the connection is back')
+  t.same(lines.at(-1)?.components, ['redis', 'queue:forward'], 'one line says which components are back')
+
+  const before = lines.length
+  errors.report('redis', refused())
+  t.equal(lines.length, before + 1, 'the next outage is logged at once')
+})
+
+t.test('a worker whose Redis refuses connections writes only JSON lines, one per component and error', async t => {
+  // A port that accepts and drops every connection: each ioredis retry is seen here.
+  let attempts = 0
+  let enoughAttempts!: () => void
+  const seenEnough = new Promise<void>(resolve => { enoughAttempts = resolve })
+  const sockets = new Set<Socket>()
+  const server = createServer(socket => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    if (++attempts === 12) enoughAttempts()
+    socket.destroy()
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
+  const port = (server.address() as AddressInfo).port
+
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/worker.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'info', QUEUE_PREFIX: 'aeg-refused' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exited = once(child, 'exit')
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
+
+  await seenEnough
+  child.kill('SIGTERM')
+  const [code] = await exited
+  t.equal(code, 0, 'stops cleanly on SIGTERM while Redis is away')
+  t.equal(err, '', 'nothing on stderr (BullMQ prints stacks there when nobody listens)')
+  const lines = out.split('\n').filter(l => l !== '')
+  const notJson = lines.filter(l => { try { JSON.parse(l); return false } catch { return true } })
+  t.same(notJson, [], 'every stdout line is JSON')
+  const errorLines = lines.map(l => JSON.parse(l) as { component?: string, code?: string, repeats?: number })
+    .filter(l => l.component !== undefined && l.repeats === undefined)
+  const perKind = new Map<string, number>()
+  for (const l of errorLines) perKind.set(`${l.component} ${l.code}`, (perKind.get(`${l.component} ${l.code}`) ?? 0) + 1)
+  t.ok(errorLines.length > 0, `the outage is logged (${[...perKind.keys()].join(', ')})`)
+  t.same([...perKind.values()].filter(n => n > 1), [], `${attempts} connection attempts, each kind of error logged once`)
+})
