@@ -2,12 +2,12 @@ import Type, { type Static } from 'typebox'
 import { taggedUnion } from '../src/schemas.ts'
 
 /** Name of a source or destination: it appears in URLs, metrics labels and queue data. */
-export const Name = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: '1-64 characters: letters, digits, `_`, `.`, `-`; starts with a letter or digit' })
+export const Name = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'Unique name: 1-64 letters, digits, `_`, `.`, `-`, starting with a letter or digit.' })
 
 /** `host`, `host:port` or `*.domain` (any subdomain). */
-export const HostPattern = Type.String({ pattern: '^(\\*\\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$' })
+export const HostPattern = Type.String({ pattern: '^(\\*\\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$', examples: ['*.adobe.io'] })
 
-const HeaderName = Type.String({ pattern: '^[A-Za-z0-9-]+$', description: 'HTTP header name (case-insensitive)' })
+const HeaderName = Type.String({ pattern: '^[A-Za-z0-9-]+$', description: 'Header name (case-insensitive).' })
 
 /** How a provider without signatures of its own proves a request is from it. */
 export const Auth = taggedUnion('type', [
@@ -16,21 +16,21 @@ export const Auth = taggedUnion('type', [
   }, { additionalProperties: false }),
   Type.Object({
     type: Type.Literal('basic', { description: 'HTTP basic authentication (`Authorization: Basic ...`).' }),
-    username: Type.String({ minLength: 1 }),
-    password: Type.String({ minLength: 1 })
+    username: Type.String({ minLength: 1, description: 'Expected user name.' }),
+    password: Type.String({ minLength: 1, writeOnly: true, description: 'Expected password.' })
   }, { additionalProperties: false }),
   Type.Object({
     type: Type.Literal('header', { description: 'A shared token in a header, compared in constant time.' }),
     header: HeaderName,
-    value: Type.String({ minLength: 8, description: 'the token, at least 8 characters' })
+    value: Type.String({ minLength: 8, writeOnly: true, description: 'Expected token.' })
   }, { additionalProperties: false }),
   Type.Object({
     type: Type.Literal('hmac', { description: 'An HMAC of the raw body in a header.' }),
     header: HeaderName,
-    algorithm: Type.Enum(['sha1', 'sha256', 'sha512'], { default: 'sha256' }),
-    encoding: Type.Enum(['base64', 'hex'], { default: 'base64' }),
-    prefix: Type.String({ default: '', description: 'text before the digest in the header, e.g. sha256=' }),
-    secrets: Type.Array(Type.String({ minLength: 8 }), { minItems: 1, description: 'accepted keys, at least 8 characters each; more than one while rotating' })
+    algorithm: Type.Enum(['sha1', 'sha256', 'sha512'], { default: 'sha256', description: 'Hash of the HMAC.' }),
+    encoding: Type.Enum(['base64', 'hex'], { default: 'base64', description: 'How the digest is written in the header.' }),
+    prefix: Type.String({ default: '', description: 'Text before the digest in the header, e.g. `sha256=`.' }),
+    secrets: Type.Array(Type.String({ minLength: 8 }), { minItems: 1, writeOnly: true, description: 'Accepted keys (any one matching is enough): several while rotating.' })
   }, { additionalProperties: false })
 ], { description: 'How the gateway checks that a request comes from the provider.' })
 

@@ -27,12 +27,12 @@ export const Destination = Type.Object({
     status: Type.Optional(Names('Only these job statuses (e.g. succeeded, failed).')),
     type: Type.Optional(Names('Only these event types.'))
   }, { additionalProperties: false, description: 'Forward only events matching every list given; without `match`, every event.' }))
-}, { additionalProperties: false, description: 'An HTTP endpoint every matching event is forwarded to, retried until it answers 2xx.' })
+}, { additionalProperties: false, description: 'An HTTP endpoint every matching event is POSTed to, signed; retried with backoff (JOB_ATTEMPTS, JOB_BACKOFF_MS) until it answers 2xx.' })
 
 export const Outputs = Type.Object({
   dir: Type.String({ minLength: 1, default: './data/outputs', description: 'Directory the outputs of succeeded jobs are written to.' }),
-  allowHosts: Type.Array(HostPattern, { default: [], description: 'Hosts outputs may be downloaded from (`host`, `host:port`, `*.domain`); empty: no downloads.' }),
-  allowHttp: Type.Boolean({ default: false, description: 'Allow plain-HTTP output URLs (tests only).' }),
+  allowHosts: Type.Array(HostPattern, { default: [], description: 'Hosts outputs may be downloaded from (`host`, `host:port`, `*.domain` for any subdomain); empty: nothing is downloaded.' }),
+  allowHttp: Type.Boolean({ default: false, description: 'Also allow plain-HTTP output URLs (by default https only).' }),
   maxBytes: Type.Integer({ minimum: 1, default: 536870912, description: 'Largest output downloaded (bytes).' }),
   timeoutMs: Type.Integer({ minimum: 100, maximum: 600000, default: 60000, description: 'Deadline of one download (ms).' })
 }, { additionalProperties: false, default: {}, description: 'Downloading the output files of succeeded jobs.' })
@@ -40,13 +40,13 @@ export const Outputs = Type.Object({
 export const OAuth = Type.Object({
   tokenUrl: Type.String({ pattern: '^https?://', default: 'https://ims-na1.adobelogin.com/ims/token/v3', description: 'IMS token endpoint.' }),
   clientId: Type.String({ minLength: 1, description: 'OAuth server-to-server client id.' }),
-  clientSecret: Type.String({ minLength: 1, writeOnly: true, description: 'Its client secret (use `${NAME}`).' }),
+  clientSecret: Type.String({ minLength: 1, writeOnly: true, description: 'Its client secret.' }),
   scopes: Type.Array(Type.String(), { default: ['openid', 'AdobeID'], description: 'Scopes requested with the token.' })
 }, { additionalProperties: false, description: 'OAuth server-to-server credentials (client-credentials grant): the token fetches Dynamic Graphics Render / InDesign `status_url`s (without this block they are fetched without a token) and reads the journals of sources that have one.' })
 
 export const Validation = Type.Object({
-  allowHosts: Type.Array(HostPattern, { default: ['*.adobe.io', '*.adobe.com'], description: 'Hosts a validationUrl may point to.' }),
-  allowHttp: Type.Boolean({ default: false, description: 'Allow a plain-HTTP validationUrl (tests only).' })
+  allowHosts: Type.Array(HostPattern, { default: ['*.adobe.io', '*.adobe.com'], description: 'Hosts a validationUrl may point to (`host`, `host:port`, `*.domain`).' }),
+  allowHttp: Type.Boolean({ default: false, description: 'Also allow a plain-HTTP validationUrl (by default https only).' })
 }, { additionalProperties: false, default: {}, description: 'Where an asynchronous challenge (validationUrl) may be fetched from.' })
 
 /** The config file named by GATEWAY_CONFIG. */

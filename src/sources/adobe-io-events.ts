@@ -8,7 +8,7 @@ import { MAX_BATCH, dig, type OutputRef, type Source, type SourceKind } from './
 
 /** Where a source reads the I/O Events journal (pull) to catch what the webhook missed. */
 export const JournalSchema = Type.Object({
-  url: Type.String({ format: 'uri', pattern: '^https?://', description: 'Journaling API URL of the event registration (Adobe Developer Console, "Journaling" of the registration).' }),
+  url: Type.String({ format: 'uri', pattern: '^https?://[^/?#\\s]+', description: 'Journaling API endpoint of the event registration (shown in the Adobe Developer Console).' }),
   imsOrgId: Type.String({ minLength: 1, description: 'IMS organization id of the registration (`...@AdobeOrg`).' }),
   start: Type.Enum(['latest', 'oldest'], { default: 'latest', description: 'Where a reader without a saved position starts: `latest` (only new events) or `oldest` (everything the journal still holds, 7 days).' })
 }, { additionalProperties: false, description: 'Read the registration\'s journal as well as receiving the webhook; needs the top-level `oauth` block.' })
