@@ -21,7 +21,7 @@ export type HttpTimeouts = GatewayConfig['http']
 
 /** Header names that carry a configured source's shared token or signature (redacted from logs). */
 export function secretHeaders (config: Pick<GatewayFileConfig, 'sources'>): string[] {
-  return config.sources.flatMap(s => s.kind !== 'adobe-io-events' && (s.auth.type === 'header' || s.auth.type === 'hmac') ? [s.auth.header] : [])
+  return config.sources.flatMap(s => 'auth' in s && (s.auth.type === 'header' || s.auth.type === 'hmac') ? [s.auth.header] : [])
 }
 
 /** A configuration problem; the message is one line naming the setting. */
@@ -53,7 +53,7 @@ function fromEnv (e: Env) {
     host: e.HOST,
     adminPort: e.ADMIN_PORT,
     redisUrl: e.REDIS_URL,
-    /** Redis Cluster seed nodes: when set, connections are cluster clients (REDIS_URL lends only credentials and TLS). */
+    // Redis Cluster seed nodes: when set, connections are cluster clients (REDIS_URL lends only credentials and TLS).
     ...(redisClusterNodes !== undefined && { redisClusterNodes }),
     queuePrefix: e.QUEUE_PREFIX,
     publicKeyBaseUrl: e.ADOBE_PUBLIC_KEY_BASE_URL,
