@@ -1,95 +1,27 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { envSchema } from 'env-schema'
-import { describeError, loadSchema, validator } from './schemas.ts'
+import { ConfigSchema, type GatewayFileConfig } from '../schemas/config.ts'
+import { EnvSchema, type Env } from '../schemas/env.ts'
+import { ajv, describeError, envAjv, jsonSchema } from './schemas.ts'
 
-export type AuthConfig =
-  | { type: 'none' }
-  | { type: 'basic', username: string, password: string }
-  | { type: 'header', header: string, value: string }
-  | { type: 'hmac', header: string, algorithm: 'sha1' | 'sha256' | 'sha512', encoding: 'base64' | 'hex', prefix: string, secrets: string[] }
+export type { AuthConfig } from '../schemas/common.ts'
+export type { DestinationConfig, GatewayFileConfig, OAuthConfig, OutputsConfig } from '../schemas/config.ts'
+export type { Env } from '../schemas/env.ts'
+export type { JournalConfig } from './sources/adobe-io-events.ts'
+export type { SourceConfig } from './sources/index.ts'
 
-export type SourceConfig =
-  | { name: string, kind: 'adobe-io-events', clientId?: string, clientSecret?: string, verify: 'signature' | 'none' }
-  | { name: string, kind: 'pdf-services', auth: AuthConfig }
-  | { name: string, kind: 'learning-manager', auth: AuthConfig }
+/**
+ * The runtime configuration every module consumes: the config file plus the
+ * environment mapped to camelCase (see `fromEnv`).
+ */
+export type GatewayConfig = GatewayFileConfig & ReturnType<typeof fromEnv>
 
-export interface DestinationConfig {
-  name: string
-  url: string
-  secret: string
-  timeoutMs?: number
-  match?: { source?: string[], status?: string[], type?: string[] }
-}
-
-export interface OutputsConfig {
-  dir: string
-  allowHosts: string[]
-  allowHttp: boolean
-  maxBytes: number
-  timeoutMs: number
-}
-
-export interface OAuthConfig {
-  tokenUrl: string
-  clientId: string
-  clientSecret: string
-  scopes: string[]
-}
-
-export interface GatewayFileConfig {
-  sources: SourceConfig[]
-  destinations: DestinationConfig[]
-  outputs: OutputsConfig
-  oauth?: OAuthConfig
-  validation: { allowHosts: string[], allowHttp: boolean }
-}
-
-export interface GatewayConfig extends GatewayFileConfig {
-  port: number
-  host: string
-  adminPort: number
-  redisUrl: string
-  /** Redis Cluster seed nodes: when set, connections are cluster clients (REDIS_URL lends only credentials and TLS). */
-  redisClusterNodes?: { host: string, port: number }[]
-  queuePrefix: string
-  publicKeyBaseUrl: string
-  admin: { user?: string, password?: string, auth: 'on' | 'off' }
-  logLevel: string
-  bodyLimit: number
-  ackTimeoutMs: number
-  dedupWindowMs: number
-  keyFetchTimeoutMs: number
-  keyCacheTtlMs: number
-  worker: {
-    concurrency: number
-    attempts: number
-    backoffMs: number
-    forwardTimeoutMs: number
-    /** Lock lifetime of an active job; a crashed worker's jobs are recovered once it expires. */
-    lockDurationMs: number
-    /** How often stalled jobs (lock expired) are moved back to wait. */
-    stalledIntervalMs: number
-  }
-  shutdownTimeoutMs: number
-  /** Socket and request deadlines of both HTTP ports: slow or idle clients cannot hold a connection. */
-  http: HttpTimeouts
-}
-
-export interface HttpTimeouts {
-  /** Whole headers received within this (Node `headersTimeout`), else 408 and close. */
-  headersTimeoutMs: number
-  /** Whole request, headers and body, received within this (Node `requestTimeout`), else 408 and close. */
-  requestTimeoutMs: number
-  /** A socket without traffic for this long is destroyed (Node `server.timeout`). */
-  connectionTimeoutMs: number
-  /** Idle time allowed between requests on a kept-alive connection. */
-  keepAliveTimeoutMs: number
-}
+/** Socket and request deadlines of both HTTP ports: slow or idle clients cannot hold a connection. */
+export type HttpTimeouts = GatewayConfig['http']
 
 /** Header names that carry a configured source's shared token or signature (redacted from logs). */
 export function secretHeaders (config: Pick<GatewayFileConfig, 'sources'>): string[] {
-  return config.sources.flatMap(s => s.kind !== 'adobe-io-events' && (s.auth.type === 'header' || s.auth.type === 'hmac') ? [s.auth.header] : [])
+  return config.sources.flatMap(s => 'auth' in s && (s.auth.type === 'header' || s.auth.type === 'hmac') ? [s.auth.header] : [])
 }
 
 /** A configuration problem; the message is one line naming the setting. */
@@ -98,16 +30,6 @@ export class ConfigError extends Error {
     super(message)
     this.name = 'ConfigError'
   }
-}
-
-interface Env {
-  PORT: number, HOST: string, ADMIN_PORT: number, REDIS_URL: string, REDIS_CLUSTER_NODES?: string, QUEUE_PREFIX: string
-  GATEWAY_CONFIG?: string, ADOBE_PUBLIC_KEY_BASE_URL: string, ADOBE_CLIENT_ID?: string, ADOBE_CLIENT_SECRET?: string
-  ADMIN_USER?: string, ADMIN_PASSWORD?: string, ADMIN_AUTH: 'on' | 'off', LOG_LEVEL: string, BODY_LIMIT: number
-  ACK_TIMEOUT_MS: number, DEDUP_WINDOW_SECONDS: number, KEY_FETCH_TIMEOUT_MS: number, KEY_CACHE_TTL_SECONDS: number
-  WORKER_CONCURRENCY: number, JOB_ATTEMPTS: number, JOB_BACKOFF_MS: number, FORWARD_TIMEOUT_MS: number, SHUTDOWN_TIMEOUT_MS: number
-  WORKER_LOCK_DURATION_MS: number, WORKER_STALLED_INTERVAL_MS: number
-  HEADERS_TIMEOUT_MS: number, REQUEST_TIMEOUT_MS: number, CONNECTION_TIMEOUT_MS: number, KEEP_ALIVE_TIMEOUT_MS: number
 }
 
 const DEFAULT_CONFIG_FILE = './gateway.config.json'
@@ -119,14 +41,19 @@ const DEFAULT_CONFIG_FILE = './gateway.config.json'
 export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GatewayConfig {
   const e = readEnv(env)
   checkTimeouts(e)
-  const redisClusterNodes = clusterNodes(e)
   const file = readConfigFile(e, env, cwd)
+  return { ...file, ...fromEnv(e) }
+}
+
+/** The environment's share of the configuration: one line per variable that something reads. */
+function fromEnv (e: Env) {
+  const redisClusterNodes = clusterNodes(e)
   return {
-    ...file,
     port: e.PORT,
     host: e.HOST,
     adminPort: e.ADMIN_PORT,
     redisUrl: e.REDIS_URL,
+    // Redis Cluster seed nodes: when set, connections are cluster clients (REDIS_URL lends only credentials and TLS).
     ...(redisClusterNodes !== undefined && { redisClusterNodes }),
     queuePrefix: e.QUEUE_PREFIX,
     publicKeyBaseUrl: e.ADOBE_PUBLIC_KEY_BASE_URL,
@@ -142,28 +69,43 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env, cwd = process.
       attempts: e.JOB_ATTEMPTS,
       backoffMs: e.JOB_BACKOFF_MS,
       forwardTimeoutMs: e.FORWARD_TIMEOUT_MS,
+      /** Lock lifetime of an active job; a crashed worker's jobs are recovered once it expires. */
       lockDurationMs: e.WORKER_LOCK_DURATION_MS,
+      /** How often stalled jobs (lock expired) are moved back to wait. */
       stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     http: {
+      /** Whole headers received within this (Node `headersTimeout`), else 408 and close. */
       headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      /** Whole request, headers and body, received within this (Node `requestTimeout`), else 408 and close. */
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      /** A socket without traffic for this long is destroyed (Node `server.timeout`). */
       connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,
+      /** Idle time allowed between requests on a kept-alive connection. */
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS
     }
   }
 }
 
+const validateEnv = envAjv.compile<Env>(jsonSchema(EnvSchema))
+
+/**
+ * Validates the variables the schema knows, nothing else of `env`: an empty
+ * value is unset (docker compose passes `VAR=` for every blank line of an
+ * env file), so its default applies.
+ */
 function readEnv (env: NodeJS.ProcessEnv): Env {
-  // Empty strings mean "unset" (docker compose passes `VAR=` for blank .env lines).
-  const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''))
-  try {
-    return envSchema<Env>({ schema: loadSchema('env'), data, dotenv: false })
-  } catch (err) {
-    // env-schema reports e.g. "env/PORT must be <= 65535"; keep it one line.
-    throw new ConfigError(String((err as Error).message).split('\n')[0]!.replace(/^env\//, ''))
+  const data = Object.fromEntries(Object.keys(EnvSchema.properties).flatMap(k => env[k] === undefined || env[k] === '' ? [] : [[k, env[k]]]))
+  if (!validateEnv(data)) {
+    const err = validateEnv.errors![0]!
+    if (err.keyword === 'dependencies') {
+      const { property, missingProperty } = err.params as { property: string, missingProperty: string }
+      throw new ConfigError(`${missingProperty} must be set when ${property} is set`)
+    }
+    throw new ConfigError(describeError([err]).replace(/^\//, ''))
   }
+  return data
 }
 
 function checkTimeouts (e: Env): void {
@@ -235,18 +177,17 @@ function readConfigFile (e: Env, env: NodeJS.ProcessEnv, cwd: string): GatewayFi
   return validateFileConfig(raw)
 }
 
+const validateConfig = ajv.compile<GatewayFileConfig>(jsonSchema(ConfigSchema))
+
 /** Validates (and fills defaults into) a config-file object. */
 export function validateFileConfig (raw: unknown): GatewayFileConfig {
-  const validate = validator<GatewayFileConfig>('config')
-  if (!validate(raw)) throw new ConfigError(`GATEWAY_CONFIG: ${describeError(validate.errors)}`)
+  if (!validateConfig(raw)) throw new ConfigError(`GATEWAY_CONFIG: ${describeError(validateConfig.errors)}`)
   const names = new Set<string>()
-  for (const s of raw.sources) {
+  for (const [i, s] of raw.sources.entries()) {
     if (names.has(s.name)) throw new ConfigError(`GATEWAY_CONFIG: /sources: source name "${s.name}" is used twice`)
     names.add(s.name)
-    if (s.kind !== 'adobe-io-events' && s.auth.type === 'hmac') {
-      s.auth.algorithm ??= 'sha256'
-      s.auth.encoding ??= 'base64'
-      s.auth.prefix ??= ''
+    if (s.kind === 'adobe-io-events' && s.journal !== undefined && raw.oauth === undefined) {
+      throw new ConfigError(`GATEWAY_CONFIG: /sources/${i}/journal: source "${s.name}" reads a journal, which needs the top-level "oauth" block (its token authorizes the journal API)`)
     }
   }
   const destNames = new Set<string>()
@@ -258,6 +199,36 @@ export function validateFileConfig (raw: unknown): GatewayFileConfig {
     }
   }
   return raw
+}
+
+/** How long the Adobe I/O Events journal keeps an event: a reader can be this far behind. */
+export const JOURNAL_RETENTION_SECONDS = 7 * 24 * 3600
+
+/** A setting that boots but is probably not what the operator meant; `msg` is one line. */
+export interface ConfigWarning {
+  msg: string
+  [k: string]: unknown
+}
+
+/** Valid but risky settings, for the process to log at boot. */
+export function configWarnings (config: Pick<GatewayConfig, 'sources' | 'dedupWindowMs'>): ConfigWarning[] {
+  const warnings: ConfigWarning[] = []
+  for (const s of config.sources) {
+    if (s.kind !== 'adobe-io-events') continue
+    if (s.clientId === undefined) {
+      warnings.push({ msg: `source "${s.name}" has no clientId: events addressed to any client id are accepted (recipient check off)`, source: s.name })
+    }
+    if (s.journal !== undefined && config.dedupWindowMs < JOURNAL_RETENTION_SECONDS * 1000) {
+      const windowSeconds = config.dedupWindowMs / 1000
+      warnings.push({
+        msg: `source "${s.name}" reads a journal that keeps events ${JOURNAL_RETENTION_SECONDS} s but DEDUP_WINDOW_SECONDS is ${windowSeconds}: an event the webhook already delivered could be queued again if the journal reader lags more than ${windowSeconds} s; set DEDUP_WINDOW_SECONDS=${JOURNAL_RETENTION_SECONDS}`,
+        source: s.name,
+        dedupWindowSeconds: windowSeconds,
+        journalRetentionSeconds: JOURNAL_RETENTION_SECONDS
+      })
+    }
+  }
+  return warnings
 }
 
 const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g

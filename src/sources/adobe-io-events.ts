@@ -1,11 +1,30 @@
-import type { SourceConfig } from '../config.ts'
+import Type, { type Static } from 'typebox'
+import { Name } from '../../schemas/common.ts'
 import { batchTooLarge, invalidPayload, recipientMismatch } from '../errors.ts'
 import { normalizeStatus, str, type Delivery, type Envelope, type EventFacts } from '../ingest/envelope.ts'
 import { describeError, validator } from '../schemas.ts'
 import { verifyAdobeProof } from '../verify/adobe-signature.ts'
 import { MAX_BATCH, dig, type OutputRef, type Source, type SourceKind } from './source.ts'
 
-type Config = Extract<SourceConfig, { kind: 'adobe-io-events' }>
+/** Where a source reads the I/O Events journal (pull) to catch what the webhook missed. */
+export const JournalSchema = Type.Object({
+  url: Type.String({ format: 'uri', pattern: '^https?://[^/?#\\s]+', description: 'Journaling API endpoint of the event registration (shown in the Adobe Developer Console).' }),
+  imsOrgId: Type.String({ minLength: 1, description: 'IMS organization id of the registration (`...@AdobeOrg`).' }),
+  start: Type.Enum(['latest', 'oldest'], { default: 'latest', description: 'Where a reader without a saved position starts: `latest` (only new events) or `oldest` (everything the journal still holds, 7 days).' })
+}, { additionalProperties: false, description: 'Read the registration\'s journal as well as receiving the webhook; needs the top-level `oauth` block.' })
+
+export type JournalConfig = Static<typeof JournalSchema>
+
+const configSchema = Type.Object({
+  name: Name,
+  kind: Type.Literal('adobe-io-events'),
+  clientId: Type.Optional(Type.String({ minLength: 1, description: 'Client id of the registration\'s project; events whose recipient client id differs are refused with 403. Unset: the recipient is not checked.' })),
+  clientSecret: Type.Optional(Type.String({ minLength: 1, writeOnly: true, description: 'Client secret; enables the legacy x-adobe-signature HMAC as a second accepted proof (digital signatures are always checked).' })),
+  verify: Type.Enum(['signature', 'none'], { default: 'signature', description: '`none` turns signature checks off: only for local tests.' }),
+  journal: Type.Optional(JournalSchema)
+}, { additionalProperties: false, description: 'Any Adobe I/O Events provider: Lightroom and Photoshop job status, Dynamic Graphics Render, InDesign, Creative Cloud assets. Requests are proven by Adobe\'s digital signatures.' })
+
+type Config = Static<typeof configSchema>
 type Event = Record<string, unknown>
 
 const validateEvent = validator<Event>('adobe-io-events')
@@ -17,6 +36,7 @@ const validateEvent = validator<Event>('adobe-io-events')
  */
 export const adobeIoEvents: SourceKind<Config> = {
   kind: 'adobe-io-events',
+  configSchema,
 
   create (config, deps): Source {
     return {

@@ -1,15 +1,19 @@
-import type { SourceConfig } from '../config.ts'
 import { adobeIoEvents } from './adobe-io-events.ts'
 import { learningManager } from './learning-manager.ts'
 import { pdfServices } from './pdf-services.ts'
-import type { Source, SourceDeps, SourceKind } from './source.ts'
+import type { BaseSourceConfig, Source, SourceDeps, SourceKind } from './source.ts'
 
 /** Every source kind the gateway knows. Adding a provider = one module + one line here. */
-export const SOURCE_KINDS: { [K in SourceConfig['kind']]: SourceKind<Extract<SourceConfig, { kind: K }>> } = {
+export const SOURCE_KINDS = {
   'adobe-io-events': adobeIoEvents,
   'pdf-services': pdfServices,
   'learning-manager': learningManager
-}
+} satisfies Record<string, SourceKind<BaseSourceConfig>>
+
+type ConfigOf<K> = K extends { create (config: infer C, deps: SourceDeps): Source } ? C : never
+
+/** One entry of the config file's `sources`: the union of every kind's config, derived from its schema. */
+export type SourceConfig = ConfigOf<(typeof SOURCE_KINDS)[keyof typeof SOURCE_KINDS]>
 
 export function sourceKind (kind: SourceConfig['kind']): SourceKind {
   return SOURCE_KINDS[kind] as SourceKind

@@ -1,10 +1,17 @@
-import type { SourceConfig } from '../config.ts'
+import Type, { type Static } from 'typebox'
+import { Auth, Name } from '../../schemas/common.ts'
 import { batchTooLarge, invalidPayload } from '../errors.ts'
 import { describeError, validator } from '../schemas.ts'
 import { verifyCredentials } from '../verify/credentials.ts'
 import { MAX_BATCH, type Source, type SourceKind } from './source.ts'
 
-type Config = Extract<SourceConfig, { kind: 'learning-manager' }>
+const configSchema = Type.Object({
+  name: Name,
+  kind: Type.Literal('learning-manager'),
+  auth: Auth
+}, { additionalProperties: false, description: 'Adobe Learning Manager webhooks: `{accountId, events[]}`, forwarded event by event. `auth` says what proves a request (e.g. the webhook\'s basic credentials).' })
+
+type Config = Static<typeof configSchema>
 interface LearningEvent { eventId: string, eventName: string, timestamp?: number | string }
 interface Payload { accountId?: number | string, events: LearningEvent[] }
 
@@ -17,6 +24,7 @@ const validatePayload = validator<Payload>('learning-manager')
  */
 export const learningManager: SourceKind<Config> = {
   kind: 'learning-manager',
+  configSchema,
 
   create (config): Source {
     const auth = config.auth

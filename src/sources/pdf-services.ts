@@ -1,11 +1,18 @@
-import type { SourceConfig } from '../config.ts'
+import Type, { type Static } from 'typebox'
+import { Auth, Name } from '../../schemas/common.ts'
 import { invalidPayload } from '../errors.ts'
 import { normalizeStatus, str } from '../ingest/envelope.ts'
 import { describeError, validator } from '../schemas.ts'
 import { verifyCredentials } from '../verify/credentials.ts'
 import { dig, type Source, type SourceKind } from './source.ts'
 
-type Config = Extract<SourceConfig, { kind: 'pdf-services' }>
+const configSchema = Type.Object({
+  name: Name,
+  kind: Type.Literal('pdf-services'),
+  auth: Auth
+}, { additionalProperties: false, description: 'PDF Services CALLBACK notifier: one job per request. PDF Services signs nothing, so `auth` says what the callback must carry (the header or basic credentials set in the job\'s callback).' })
+
+type Config = Static<typeof configSchema>
 interface Callback { jobID: string, statusResponse: { status: string, error?: { code?: string } } }
 
 const validateCallback = validator<Callback>('pdf-services')
@@ -15,6 +22,7 @@ const ACK = Object.freeze({ ack: 'done' })
 /** PDF Services CALLBACK notifier: one job per request, no event id of its own. */
 export const pdfServices: SourceKind<Config> = {
   kind: 'pdf-services',
+  configSchema,
 
   create (config): Source {
     const auth = config.auth

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { SourceConfig } from '../config.ts'
+import type { TObject } from 'typebox'
 import type { Delivery, Envelope, EventFacts } from '../ingest/envelope.ts'
 import type { PublicKeyCache } from '../verify/public-keys.ts'
+import type { SourceConfig } from './index.ts'
 
 /** Adobe batches hold at most this many events; more is refused with 400. */
 export const MAX_BATCH = 20
@@ -38,9 +39,20 @@ export interface Source {
   ack (accepted: number): unknown
 }
 
+/** What every entry of the config file's `sources` has. */
+export interface BaseSourceConfig {
+  name: string
+  kind: string
+}
+
 /** One module per source kind. */
-export interface SourceKind<C extends SourceConfig = SourceConfig> {
+export interface SourceKind<C extends BaseSourceConfig = SourceConfig> {
   readonly kind: C['kind']
+  /**
+   * Schema of one `sources` entry of this kind (with its `name` and `kind`);
+   * `C` is its static type. The config file's schema is composed from these.
+   */
+  readonly configSchema: TObject
   create (config: C, deps: SourceDeps): Source
   /** Outputs to download for a succeeded job announced by this envelope. */
   outputs (envelope: Envelope): OutputRef[]
