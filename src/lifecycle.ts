@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { pino, type Logger } from 'pino'
-import { ConfigError, loadConfig, secretHeaders, type GatewayConfig } from './config.ts'
+import { ConfigError, configWarnings, loadConfig, secretHeaders, type GatewayConfig } from './config.ts'
 import { loggerOptions } from './logger.ts'
 
 /** What a role's start function hands back: something to close on a signal. */
@@ -28,6 +28,7 @@ export function configOrExit (): GatewayConfig {
 export async function runUntilSignalled (name: string, start: (config: GatewayConfig, log: Logger) => Promise<Closable>) {
   const config = configOrExit()
   const log = pino(loggerOptions(config.logLevel, secretHeaders(config))).child({ role: name })
+  for (const warning of configWarnings(config)) log.warn(warning, warning.msg)
   let running: Closable | undefined
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
