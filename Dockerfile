@@ -1,10 +1,11 @@
-# syntax=docker/dockerfile:1
 # One image, two roles chosen by the command:
 #   gateway (default): node --import tsx src/bin/gateway.ts   — ports 3000 (webhooks) and 3001 (admin)
 #   worker:            node --import tsx src/bin/worker.ts — no port
 # TypeScript runs through tsx (a runtime dependency): there is no build step to drift from the tests.
 
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# Node 24 LTS on Debian 12. The tag follows Node 24's patch releases; pin a digest
+# (node:24-bookworm-slim@sha256:…) for byte-identical rebuilds.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Production dependencies only. Install scripts are skipped: the native extras
 # (esbuild, msgpackr) ship prebuilt binaries as optional packages, and the slim

@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { pino, type Logger } from 'pino'
 import { ConfigError, configWarnings, loadConfig, secretHeaders, type GatewayConfig } from './config.ts'
-import { loggerOptions } from './logger.ts'
+import { logDestination, loggerOptions } from './logger.ts'
 
 /** What a role's start function hands back: something to close on a signal. */
 export interface Closable {
@@ -27,7 +27,7 @@ export function configOrExit (): GatewayConfig {
 /** Runs `start`, then closes what it returned on SIGTERM/SIGINT within the shutdown budget. */
 export async function runUntilSignalled (name: string, start: (config: GatewayConfig, log: Logger) => Promise<Closable>) {
   const config = configOrExit()
-  const log = pino(loggerOptions(config.logLevel, secretHeaders(config))).child({ role: name })
+  const log = pino(loggerOptions(config.logLevel, secretHeaders(config)), logDestination()).child({ role: name })
   for (const warning of configWarnings(config)) log.warn(warning, warning.msg)
   let running: Closable | undefined
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {

@@ -1,4 +1,5 @@
-import { stdSerializers, type LoggerOptions } from 'pino'
+import { stdSerializers, type DestinationStream, type LoggerOptions } from 'pino'
+import pretty from 'pino-pretty'
 
 /**
  * Header and config paths that carry secrets. Pino replaces them before a line
@@ -37,6 +38,26 @@ export function loggerOptions (level: string, extraRedact: string[] = []): Logge
       err: errorWithoutCommandArgs
     }
   }
+}
+
+/**
+ * Where a process's log lines go. On a terminal (`npm start` in a shell):
+ * pino-pretty, one readable line per entry, written synchronously so the last
+ * lines before an exit are not lost. Anywhere else (containers, CI, a pipe,
+ * a log shipper): undefined, i.e. pino's default JSON lines on stdout.
+ */
+export function logDestination (stdout: { isTTY?: boolean } = process.stdout): DestinationStream | undefined {
+  if (stdout.isTTY !== true) return undefined
+  return pretty({
+    sync: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,role,part',
+    // "[gateway] …" / "[aeg/worker] …": which role (and part of the all-in-one) spoke.
+    messageFormat: (line, messageKey) => {
+      const speaker = [line.role, line.part].filter(p => typeof p === 'string').join('/')
+      return `${speaker === '' ? '' : `[${speaker}] `}${String(line[messageKey] ?? '')}`
+    }
+  })
 }
 
 type RedisCommand = { name?: unknown, args?: unknown }
