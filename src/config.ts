@@ -10,9 +10,17 @@ export type AuthConfig =
   | { type: 'hmac', header: string, algorithm: 'sha1' | 'sha256' | 'sha512', encoding: 'base64' | 'hex', prefix: string, secrets: string[] }
 
 export type SourceConfig =
-  | { name: string, kind: 'adobe-io-events', clientId?: string, clientSecret?: string, verify: 'signature' | 'none' }
+  | { name: string, kind: 'adobe-io-events', clientId?: string, clientSecret?: string, verify: 'signature' | 'none', journal?: JournalConfig }
   | { name: string, kind: 'pdf-services', auth: AuthConfig }
   | { name: string, kind: 'learning-manager', auth: AuthConfig }
+
+/** Where a source's Adobe I/O Events journal is read (the registration's `rel:events` link). */
+export interface JournalConfig {
+  url: string
+  imsOrgId: string
+  /** Where reading begins when no position is stored yet. */
+  start: 'latest' | 'oldest'
+}
 
 export interface DestinationConfig {
   name: string
@@ -243,6 +251,9 @@ export function validateFileConfig (raw: unknown): GatewayFileConfig {
   for (const s of raw.sources) {
     if (names.has(s.name)) throw new ConfigError(`GATEWAY_CONFIG: /sources: source name "${s.name}" is used twice`)
     names.add(s.name)
+    if (s.kind === 'adobe-io-events' && s.journal !== undefined && raw.oauth === undefined) {
+      throw new ConfigError(`GATEWAY_CONFIG: /sources: source "${s.name}" reads a journal, which needs the top-level oauth block (client credentials)`)
+    }
     if (s.kind !== 'adobe-io-events' && s.auth.type === 'hmac') {
       s.auth.algorithm ??= 'sha256'
       s.auth.encoding ??= 'base64'

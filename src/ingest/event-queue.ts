@@ -36,14 +36,38 @@ const MAX_IN_FLIGHT = 1
  */
 const MAX_WAITING_JOBS = 10 * MAX_GROUP_JOBS
 
+/** Whether an envelope became a new job or was absorbed by the dedup window. */
+export type EnqueueOutcome = 'queued' | 'duplicate'
+
+/** The per-job answers of one transaction: the add's `[err, result]`, and (probed jobs only) whether it existed before. */
+interface GroupResults {
+  added: [Error | null, unknown][]
+  existed: boolean[] | undefined
+}
+
+/** Separates the EXISTS answers of probed jobs from the adds' answers, per job. */
+function splitProbes (jobs: readonly { probe: boolean }[], results: [Error | null, unknown][]): GroupResults {
+  const added: [Error | null, unknown][] = []
+  const existed: boolean[] = []
+  let k = 0
+  for (const job of jobs) {
+    if (job.probe) existed.push(Number(results[k++]![1]) > 0)
+    else existed.push(false)
+    added.push(results[k++]!)
+  }
+  return { added, existed }
+}
+
 /** Deliveries flushed together as one MULTI. */
 class Group {
-  readonly jobs: { id: string, json: JobJson }[] = []
+  /** `probe`: also learn whether the job already existed (journal reader); the edge never asks. */
+  readonly jobs: { id: string, json: JobJson, probe: boolean }[] = []
+  probes = 0
   /** When the last delivery that joined stops waiting (its ack deadline). */
   lastDeadline = 0
-  resolve!: (results: [Error | null, unknown][]) => void
+  resolve!: (results: GroupResults) => void
   reject!: (err: unknown) => void
-  readonly results = new Promise<[Error | null, unknown][]>((resolve, reject) => {
+  readonly results = new Promise<GroupResults>((resolve, reject) => {
     this.resolve = resolve
     this.reject = reject
   })
@@ -106,6 +130,19 @@ export class EventQueue {
 
   /** Queues the envelopes atomically; throws a 503 GatewayError when not confirmed in time. */
   async add (envelopes: readonly Envelope[]): Promise<void> {
+    await this.#addTimed(envelopes, false)
+  }
+
+  /**
+   * Like `add`, and says per envelope whether it was queued or a duplicate
+   * (its job or dedup key already there). Costs one EXISTS per envelope in the
+   * same MULTI, so only the journal reader asks; the edge's `add` does not.
+   */
+  async addWithOutcomes (envelopes: readonly Envelope[]): Promise<EnqueueOutcome[]> {
+    return (await this.#addTimed(envelopes, true))!
+  }
+
+  async #addTimed (envelopes: readonly Envelope[], probe: boolean): Promise<EnqueueOutcome[] | undefined> {
     let timer: NodeJS.Timeout | undefined
     const started = process.hrtime.bigint()
     let ok = false
@@ -113,8 +150,9 @@ export class EventQueue {
       timer = setTimeout(() => reject(new Error(`enqueue not confirmed within ${this.#opts.ackTimeoutMs} ms`)), this.#opts.ackTimeoutMs)
     })
     try {
-      await Promise.race([this.#addAtomically(envelopes), deadline])
+      const outcomes = await Promise.race([this.#addAtomically(envelopes, probe), deadline])
       ok = true
+      return outcomes
     } catch (err) {
       throw queueUnavailable(err)
     } finally {
@@ -131,10 +169,10 @@ export class EventQueue {
    * together in one MULTI, and each delivery resolves only when the results of
    * its own commands came back without error.
    */
-  async #addAtomically (envelopes: readonly Envelope[]): Promise<void> {
+  async #addAtomically (envelopes: readonly Envelope[], probe: boolean): Promise<EnqueueOutcome[] | undefined> {
     const jobs = envelopes.map(envelope => {
       const id = jobIdFor(envelope.id)
-      return { id, json: this.jobJson(envelope, id) }
+      return { id, json: this.jobJson(envelope, id), probe }
     })
     if (this.#waitingJobs() + jobs.length > MAX_WAITING_JOBS) throw new Error('enqueue backlog is full; Redis is not keeping up')
     let group = this.#waiting.at(-1)
@@ -144,13 +182,16 @@ export class EventQueue {
     }
     const first = group.jobs.length
     group.jobs.push(...jobs)
+    if (probe) group.probes += jobs.length
     group.lastDeadline = Date.now() + this.#opts.ackTimeoutMs
     this.#schedule()
-    const results = await group.results
+    const { added, existed } = await group.results
     for (let i = first; i < first + jobs.length; i++) {
-      const [err] = results[i]!
+      const [err] = added[i]!
       if (err) throw err
     }
+    if (!probe) return undefined
+    return jobs.map((_job, i) => existed![first + i] ? 'duplicate' : 'queued')
   }
 
   /** Flushes waiting groups on the next turn (so this turn's deliveries join), while fewer than MAX_IN_FLIGHT are out. */
@@ -199,14 +240,20 @@ export class EventQueue {
       // The backend's client wraps the connection so its transactions carry the
       // `runCommand` the backend's scripts are issued through (a raw ioredis MULTI lacks it).
       const client = await Promise.race([backend.client, deadline])
-      const multi = client.multi()
-      for (const job of group.jobs) void backend.addJobToTransaction(multi, job.json, job.id)
+      // An ioredis MULTI underneath (BullMQ adds `runCommand` to it), so it takes plain commands too.
+      const multi = client.multi() as ReturnType<typeof client.multi> & { exists (...keys: string[]): unknown }
+      const keys = this.queue.keys
+      for (const job of group.jobs) {
+        // Atomic with the add that follows: the job (or its dedup key) was there before it, or it is new.
+        if (job.probe) multi.exists(`${keys['']}${job.id}`, `${keys.de}:${job.id}`)
+        void backend.addJobToTransaction(multi, job.json, job.id)
+      }
       const results = await Promise.race([
         multi.exec() as Promise<[Error | null, unknown][] | null>,
         deadline
       ])
       if (results === null) throw new Error('enqueue transaction was discarded')
-      group.resolve(results)
+      group.resolve(group.probes === 0 ? { added: results, existed: undefined } : splitProbes(group.jobs, results))
     } catch (err) {
       group.reject(err)
     } finally {
