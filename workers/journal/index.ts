@@ -8,7 +8,7 @@ import { OAuthTokens } from '../oauth-token.ts'
 import { JournalClient } from './client.ts'
 import { Lease } from './lease.ts'
 import { JournalPositions, journalKeys } from './position.ts'
-import { JournalReader, type ReaderTiming } from './reader.ts'
+import { JournalReader, type JournalReaderDeps, type ReaderTiming } from './reader.ts'
 
 /** Adobe keeps a journal's events this long: the most a reader can fall behind. */
 export const JOURNAL_RETENTION_SECONDS = 7 * 24 * 3600
@@ -23,6 +23,7 @@ export interface JournalReadersOptions {
   /** Shorter timings for tests. */
   timing?: Partial<ReaderTiming>
   leaseTtlMs?: number
+  wait?: JournalReaderDeps['wait']
 }
 
 /** The sources of the config that read a journal. */
@@ -68,7 +69,8 @@ export function startJournalReaders (config: GatewayConfig, redis: RedisClient, 
     lease: new Lease(redis, journalKeys(config.queuePrefix, name).lease, { ttlMs: opts.leaseTtlMs ?? LEASE_TTL_MS }),
     eventQueue,
     log,
-    timing: opts.timing
+    timing: opts.timing,
+    wait: opts.wait
   }))
   for (const reader of readers) reader.start()
   log.info({ sources: sources.map(s => s.name) }, 'journal readers started')

@@ -43,7 +43,11 @@ export interface JournalReaderDeps {
   log: Logger
   timing?: Partial<ReaderTiming>
   random?: () => number
+  /** Waits between requests (tests observe and gate them); resolves early when `signal` aborts. */
+  wait?: (ms: number, signal: AbortSignal) => Promise<void>
 }
+
+const defaultWait = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => {})
 
 /**
  * Reads one source's journal for as long as the process runs, while it holds
@@ -57,6 +61,7 @@ export class JournalReader {
   readonly #deps: JournalReaderDeps
   readonly #timing: ReaderTiming
   readonly #random: () => number
+  readonly #wait: (ms: number, signal: AbortSignal) => Promise<void>
   readonly #log: Logger
   readonly #stop = new AbortController()
   /** Aborted when the lease is lost: the request in flight is dropped. */
@@ -70,6 +75,7 @@ export class JournalReader {
     this.#deps = deps
     this.#timing = { ...DEFAULT_TIMING, ...deps.timing }
     this.#random = deps.random ?? Math.random
+    this.#wait = deps.wait ?? defaultWait
     this.#log = deps.log.child({ source: deps.source.name, journal: true })
   }
 
@@ -101,7 +107,7 @@ export class JournalReader {
         this.#log.error({ err, reason, retryInMs: waitMs }, 'journal read failed; retrying')
         await this.#deps.positions.countError(this.#deps.source.name, reason).catch(() => {})
       }
-      if (waitMs > 0) await sleep(waitMs, undefined, { signal: stop }).catch(() => {})
+      if (waitMs > 0 && !stop.aborted) await this.#wait(waitMs, stop)
     }
   }
 
