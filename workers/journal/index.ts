@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { GatewayConfig, JournalConfig } from '../../src/config.ts'
+import type { GatewayConfig } from '../../src/config.ts'
 import { EventQueue } from '../../src/ingest/event-queue.ts'
 import type { RedisClient } from '../../src/redis.ts'
 import { createSources } from '../../src/sources/index.ts'
@@ -7,7 +7,7 @@ import { PublicKeyCache } from '../../src/verify/public-keys.ts'
 import { OAuthTokens } from '../oauth-token.ts'
 import { JournalClient } from './client.ts'
 import { Lease } from './lease.ts'
-import { JournalPositions, journalKeys } from './position.ts'
+import { JournalPositions, journalKeys, journalSources } from './position.ts'
 import { JournalReader, type JournalReaderDeps, type ReaderTiming } from './reader.ts'
 
 /** Adobe keeps a journal's events this long: the most a reader can fall behind. */
@@ -24,11 +24,6 @@ export interface JournalReadersOptions {
   timing?: Partial<ReaderTiming>
   leaseTtlMs?: number
   wait?: JournalReaderDeps['wait']
-}
-
-/** The sources of the config that read a journal. */
-export function journalSources (config: Pick<GatewayConfig, 'sources'>): { name: string, journal: JournalConfig }[] {
-  return config.sources.flatMap(s => s.kind === 'adobe-io-events' && s.journal !== undefined ? [{ name: s.name, journal: s.journal }] : [])
 }
 
 /**

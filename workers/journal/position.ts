@@ -1,3 +1,4 @@
+import type { GatewayFileConfig, JournalConfig } from '../../src/config.ts'
 import type { RedisClient } from '../../src/redis.ts'
 
 /** Where the reader goes next after an operator's reset (`npm run journal -- reset`). */
@@ -53,6 +54,11 @@ for field, value in pairs(set) do redis.call('HSET', KEYS[1], field, value) end
 local del = cjson.decode(ARGV[5])
 if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
 return 1`
+
+/** The sources of the config that read a journal. */
+export function journalSources (config: Pick<GatewayFileConfig, 'sources'>): { name: string, journal: JournalConfig }[] {
+  return config.sources.flatMap(s => s.kind === 'adobe-io-events' && s.journal !== undefined ? [{ name: s.name, journal: s.journal }] : [])
+}
 
 /** Journal state keys of one source; under the queue prefix, so a Redis Cluster hash tag covers them too. */
 export const journalKeys = (prefix: string, source: string) => ({
