@@ -30,6 +30,18 @@ export const DEFAULT_TIMING: ReaderTiming = {
   backoffMaxMs: 60_000
 }
 
+/** Whether a stored link points into the configured journal: same origin, same registration id (the last path segment). */
+function sameRegistration (link: string, journalUrl: string): boolean {
+  try {
+    const a = new URL(link)
+    const b = new URL(journalUrl)
+    const registration = (u: URL) => u.pathname.split('/').filter(Boolean).at(-1)
+    return a.origin === b.origin && registration(a) === registration(b)
+  } catch {
+    return false
+  }
+}
+
 /** Envelopes per enqueue: one MULTI stays short however large a journal page is. */
 const ENQUEUE_CHUNK = 100
 
@@ -179,8 +191,13 @@ export class JournalReader {
 
   #urlFor (cursor: JournalCursor): string {
     const { client, journal } = this.#deps
-    if (cursor.next !== undefined) return cursor.next
-    if (cursor.reset !== undefined) return client.startUrl(cursor.reset)
+    if (cursor.reset !== undefined && cursor.next === undefined) return client.startUrl(cursor.reset)
+    if (cursor.next !== undefined) {
+      if (sameRegistration(cursor.next, journal.url)) return cursor.next
+      // The config now names another registration: the stored link and position belong to the old one.
+      this.#log.warn('stored journal link is for another journal URL; starting as configured')
+      return client.startUrl(journal.start)
+    }
     if (cursor.position !== undefined) return client.sinceUrl(cursor.position)
     return client.startUrl(journal.start)
   }
