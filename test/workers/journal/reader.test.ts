@@ -236,3 +236,15 @@ t.test('reset: latest, oldest and seek are picked up by the running reader', asy
   await eventually(async () => (await journalStatus(config, redis)).duplicate === 7)
   t.pass('oldest: everything read again, absorbed by dedup')
 })
+
+t.test('a stored link of another journal (the URL was changed in the config) is not followed', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const fake = await fakeJournal(t, { retryAfterSeconds: null })
+  const config = journalConfig(fake, prefix, 'oldest')
+  fake.publish(lightroomEvent('a'))
+  await redis.hset(journalKeys(prefix, SOURCE).state, 'next', `${new URL(fake.url).origin}/events/organizations/1/integrations/2/another-registration?since=x`, 'position', 'x')
+  startReaders(t, config)
+  await statusWhen(config, redis, s => s.queued === 1)
+  t.equal(fake.requests[0]!.query.toString(), '', 'started as configured (oldest)')
+})
