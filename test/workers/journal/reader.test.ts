@@ -248,3 +248,29 @@ t.test('a stored link of another journal (the URL was changed in the config) is 
   await statusWhen(config, redis, s => s.queued === 1)
   t.equal(fake.requests[0]!.query.toString(), '', 'started as configured (oldest)')
 })
+
+t.test('401 with a fresh token too: counted, backed off, one grant per attempt', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const fake = await fakeJournal(t, { retryAfterSeconds: null })
+  const base = journalConfig(fake, prefix, 'oldest')
+  // The journal refuses this org id whatever the token.
+  const config = { ...base, sources: base.sources.map(s => s.kind === 'adobe-io-events' && s.journal ? { ...s, journal: { ...s.journal, imsOrgId: 'OTHER@AdobeOrg' } } : s) }
+  const waits: number[] = []
+  let parked!: () => void
+  const twoFailures = new Promise<void>(resolve => { parked = resolve })
+  startReaders(t, config, {
+    ...FAST,
+    async wait (ms, signal) {
+      waits.push(ms)
+      if (waits.length < 2) return
+      parked()
+      await new Promise(resolve => signal.addEventListener('abort', resolve))
+    }
+  })
+  await twoFailures
+  t.equal((await journalStatus(config, redis)).errors.unauthorized, 2, 'each refused attempt counted')
+  t.equal(fake.requests.length, 4, 'each attempt: the request, then once more with a new token')
+  t.equal(fake.tokenGrants, 3, 'one grant per attempt (plus the first)')
+  t.ok(waits[1]! > waits[0]! * 0.5 && waits[0]! >= 10, `backed off (${waits.map(Math.round).join(', ')} ms)`)
+})
