@@ -14,6 +14,7 @@ import { QUEUE } from './queues.ts'
 import { settleWithin } from './deadline.ts'
 import { closeRedis, createEdgeRedis, createWorkerRedis, type RedisClient } from './redis.ts'
 import { verifyCredentials } from './verify/credentials.ts'
+import { JournalPositions, journalSources, type JournalStatus } from './journal-state.ts'
 
 export const BULL_BOARD_PATH = '/admin/queues'
 
@@ -73,6 +74,10 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
     return queue
   })
   metrics.watchQueues(queues)
+  const journals = journalSources(config).map(s => s.name)
+  const positions = new JournalPositions(redis, config.queuePrefix)
+  const readJournals = async () => new Map<string, JournalStatus>(await Promise.all(journals.map(async name => [name, await positions.status(name)] as const)))
+  if (journals.length > 0) metrics.watchJournals(readJournals)
 
   // Each event stream is read with a blocking XREAD, so each needs a connection of its own.
   const streams: { events: QueueEvents, connection: RedisClient }[] = []
@@ -106,6 +111,15 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
     scope.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
       const text = await metrics.text()
       return reply.type(metrics.registry.contentType).send(text)
+    })
+
+    // Where each journal reader stands: stored position and next link, counters, lag, who reads it.
+    scope.get('/admin/journal', async () => {
+      try {
+        return { sources: Object.fromEntries(await readJournals()) }
+      } catch (err) {
+        throw new GatewayError(503, 'AEG_REDIS_UNAVAILABLE', 'journal state cannot be read: Redis did not answer', { cause: err })
+      }
     })
 
     const board = new FastifyAdapter()

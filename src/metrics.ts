@@ -1,6 +1,7 @@
 import type { Queue, QueueEvents } from 'bullmq'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { withDeadline } from './deadline.ts'
+import type { JournalStatus } from './journal-state.ts'
 
 /** Job states reported as queue depth; `failed` is the dead letter state. */
 export const DEPTH_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed', 'completed'] as const
@@ -12,6 +13,9 @@ export const UNKNOWN_SOURCE = '(unknown)'
 const DEPTH_TIMEOUT_MS = 2000
 
 export type JobOutcome = 'completed' | 'failed' | 'retried'
+
+/** Reads every journal source's stored state (workers keep it in Redis; the gateway has no other view of it). */
+export type JournalStatusReader = () => Promise<Map<string, JournalStatus>>
 
 /**
  * Everything the gateway exposes on `/metrics`, in one registry of its own (not
@@ -71,8 +75,22 @@ export class GatewayMetrics {
     registers: [this.registry]
   })
 
+  /** Journal events queued or found duplicate, by source (the workers' counters in Redis, read at scrape time). */
+  readonly journalEvents: Counter<'source' | 'outcome'>
+
+  /** Journal read failures by source and reason (gone, unauthorized, token, throttled, server, network, …). */
+  readonly journalErrors: Counter<'source' | 'reason'>
+
+  /** How far the journal reader is behind the journal's newest event; 0 when caught up. */
+  readonly journalLag: Gauge<'source'>
+
+  /** 1 while some worker holds the source's reader lease, 0 when no process reads its journal. */
+  readonly journalReader: Gauge<'source'>
+
   #queues: readonly Queue[] = []
   #depth: Promise<Map<string, Record<string, number>> | undefined> | undefined
+  #journalReader: JournalStatusReader | undefined
+  #journal: Promise<Map<string, JournalStatus> | undefined> | undefined
 
   constructor () {
     collectDefaultMetrics({ register: this.registry, prefix: 'aeg_' })
@@ -100,6 +118,61 @@ export class GatewayMetrics {
         }
       }
     })
+    // Counters owned by the workers (HINCRBY in Redis): each scrape sets them to the stored totals.
+    this.journalEvents = new Counter({
+      name: 'aeg_journal_events_total',
+      help: 'Journal events read, by source and outcome (queued, or duplicate: already queued by the webhook path or an earlier read)',
+      labelNames: ['source', 'outcome'] as const,
+      registers: [this.registry],
+      async collect () {
+        const journals = await metrics.#readJournals()
+        this.reset()
+        for (const [source, s] of journals ?? []) {
+          this.inc({ source, outcome: 'queued' }, s.queued)
+          this.inc({ source, outcome: 'duplicate' }, s.duplicate)
+        }
+      }
+    })
+    this.journalErrors = new Counter({
+      name: 'aeg_journal_errors_total',
+      help: 'Journal read failures by source and reason (gone = position expired, unauthorized, token, throttled, server, network, invalid_response, invalid_event, enqueue, redis)',
+      labelNames: ['source', 'reason'] as const,
+      registers: [this.registry],
+      async collect () {
+        const journals = await metrics.#readJournals()
+        this.reset()
+        for (const [source, s] of journals ?? []) {
+          for (const [reason, n] of Object.entries(s.errors)) this.inc({ source, reason }, n)
+        }
+      }
+    })
+    this.journalLag = new Gauge({
+      name: 'aeg_journal_lag_seconds',
+      help: 'Age of the newest journal event read while the reader catches up; 0 once the journal has nothing newer',
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+      async collect () {
+        const journals = await metrics.#readJournals()
+        this.reset()
+        for (const [source, s] of journals ?? []) if (s.lagSeconds !== null) this.set({ source }, s.lagSeconds)
+      }
+    })
+    this.journalReader = new Gauge({
+      name: 'aeg_journal_reader_up',
+      help: '1 while a worker process holds the source\'s journal reader lease, 0 when none reads it',
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+      async collect () {
+        const journals = await metrics.#readJournals()
+        this.reset()
+        for (const [source, s] of journals ?? []) this.set({ source }, s.reader === null ? 0 : 1)
+      }
+    })
+  }
+
+  /** Where each scrape reads the journal series from (none without journal sources). */
+  watchJournals (read: JournalStatusReader): void {
+    this.#journalReader = read
   }
 
   /** Queues whose depth each scrape reports. */
@@ -115,6 +188,27 @@ export class GatewayMetrics {
   /** Prometheus text exposition of every series. */
   async text (): Promise<string> {
     return await this.registry.metrics()
+  }
+
+  /** Every journal source's state, or undefined when Redis did not answer in time; one read shared by the journal series. */
+  #readJournals (): Promise<Map<string, JournalStatus> | undefined> {
+    this.#journal ??= this.#fetchJournals().finally(() => { this.#journal = undefined })
+    return this.#journal
+  }
+
+  async #fetchJournals (): Promise<Map<string, JournalStatus> | undefined> {
+    if (this.#journalReader === undefined) return new Map()
+    let timer: NodeJS.Timeout | undefined
+    try {
+      return await Promise.race([
+        this.#journalReader(),
+        new Promise<never>((_resolve, reject) => { timer = setTimeout(reject, DEPTH_TIMEOUT_MS, new Error('journal state timed out')) })
+      ])
+    } catch {
+      return undefined
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** Job counts per queue, or undefined when Redis did not answer in time; one read shared by concurrent callers. */

@@ -12,6 +12,7 @@ import { forwardHandler } from './handlers/forward.ts'
 import { outputsHandler } from './handlers/outputs.ts'
 import { DestinationClient } from './destination-client.ts'
 import { OAuthTokens } from './oauth-token.ts'
+import { startJournalReaders } from './journal/index.ts'
 
 export interface WorkerDeps {
   /** Connection to use (not closed by `close()`); one is created from `redisUrl` when omitted. */
@@ -74,12 +75,14 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
     connectionErrors.watch(`worker:${queue}`, worker)
   }
   await Promise.all(workers.map(w => w.waitUntilReady()))
+  const journals = startJournalReaders(config, redis, log)
   log.info({ prefix, concurrency: config.worker.concurrency, queues: workers.map(w => w.name) }, 'workers started')
 
   let closing: Promise<void> | undefined
   return {
     close () {
       closing ??= (async () => {
+        await journals.close()
         // Not forced: each worker finishes its in-flight jobs before it resolves.
         await Promise.all(workers.map(w => w.close()))
         await Promise.all([forwardQueue.close(), outputsQueue.close()])

@@ -37,14 +37,38 @@ const MAX_IN_FLIGHT = 1
  */
 const MAX_WAITING_JOBS = 10 * MAX_GROUP_JOBS
 
+/** Whether an envelope became a new job or was absorbed by the dedup window. */
+export type EnqueueOutcome = 'queued' | 'duplicate'
+
+/** The per-job answers of one transaction: the add's `[err, result]`, and (probed jobs only) whether it existed before. */
+interface GroupResults {
+  added: [Error | null, unknown][]
+  existed: boolean[] | undefined
+}
+
+/** Separates the EXISTS answers of probed jobs from the adds' answers, per job. */
+function splitProbes (jobs: readonly { probe: boolean }[], results: [Error | null, unknown][]): GroupResults {
+  const added: [Error | null, unknown][] = []
+  const existed: boolean[] = []
+  let k = 0
+  for (const job of jobs) {
+    if (job.probe) existed.push(Number(results[k++]![1]) > 0)
+    else existed.push(false)
+    added.push(results[k++]!)
+  }
+  return { added, existed }
+}
+
 /** Deliveries flushed together as one MULTI. */
 class Group {
-  readonly jobs: { id: string, json: JobJson }[] = []
+  /** `probe`: also learn whether the job already existed (journal reader); the edge never asks. */
+  readonly jobs: { id: string, json: JobJson, probe: boolean }[] = []
+  probes = 0
   /** When the last delivery that joined stops waiting (its ack deadline). */
   lastDeadline = 0
-  resolve!: (results: [Error | null, unknown][]) => void
+  resolve!: (results: GroupResults) => void
   reject!: (err: unknown) => void
-  readonly results = new Promise<[Error | null, unknown][]>((resolve, reject) => {
+  readonly results = new Promise<GroupResults>((resolve, reject) => {
     this.resolve = resolve
     this.reject = reject
   })
@@ -88,7 +112,7 @@ export class EventQueue {
   }
 
   /**
-   * The JobJson BullMQ's `new Job(queue, type, envelope, opts, id).asJSON()`
+   * The JobJson BullMQ's `new Job(queue, sourceName, envelope, opts, id).asJSON()`
    * returns, without building a Job (its constructor, option copies and
    * undefined-field sweep cost about as much as serializing the envelope).
    * test/ingest/event-queue-job.test.ts holds it equal to BullMQ's own.
@@ -108,11 +132,26 @@ export class EventQueue {
 
   /** Queues the envelopes of one delivery to `sourceName` atomically; throws a 503 GatewayError when not confirmed in time. */
   async add (sourceName: string, envelopes: readonly Envelope[]): Promise<void> {
+    await this.#addTimed(sourceName, envelopes, false)
+  }
+
+  /**
+   * Like `add`, and says per envelope whether it was queued or a duplicate
+   * (its job or dedup key already there). Costs one EXISTS per envelope in the
+   * same MULTI, so only the journal reader asks; the edge's `add` does not.
+   */
+  async addWithOutcomes (sourceName: string, envelopes: readonly Envelope[]): Promise<EnqueueOutcome[]> {
+    return (await this.#addTimed(sourceName, envelopes, true))!
+  }
+
+  async #addTimed (sourceName: string, envelopes: readonly Envelope[], probe: boolean): Promise<EnqueueOutcome[] | undefined> {
     const started = process.hrtime.bigint()
     let ok = false
     try {
-      await withDeadline(this.#addAtomically(sourceName, envelopes), this.#opts.ackTimeoutMs, () => new Error(`enqueue not confirmed within ${this.#opts.ackTimeoutMs} ms`))
+      const outcomes = await withDeadline(this.#addAtomically(sourceName, envelopes, probe), this.#opts.ackTimeoutMs,
+        () => new Error(`enqueue not confirmed within ${this.#opts.ackTimeoutMs} ms`))
       ok = true
+      return outcomes
     } catch (err) {
       throw queueUnavailable(err)
     } finally {
@@ -128,10 +167,10 @@ export class EventQueue {
    * together in one MULTI, and each delivery resolves only when the results of
    * its own commands came back without error.
    */
-  async #addAtomically (sourceName: string, envelopes: readonly Envelope[]): Promise<void> {
+  async #addAtomically (sourceName: string, envelopes: readonly Envelope[], probe: boolean): Promise<EnqueueOutcome[] | undefined> {
     const jobs = envelopes.map(envelope => {
       const id = jobIdFor(envelope.id)
-      return { id, json: this.jobJson(sourceName, envelope, id) }
+      return { id, json: this.jobJson(sourceName, envelope, id), probe }
     })
     if (this.#waitingJobs() + jobs.length > MAX_WAITING_JOBS) throw new Error('enqueue backlog is full; Redis is not keeping up')
     let group = this.#waiting.at(-1)
@@ -141,13 +180,16 @@ export class EventQueue {
     }
     const first = group.jobs.length
     group.jobs.push(...jobs)
+    if (probe) group.probes += jobs.length
     group.lastDeadline = Date.now() + this.#opts.ackTimeoutMs
     this.#schedule()
-    const results = await group.results
+    const { added, existed } = await group.results
     for (let i = first; i < first + jobs.length; i++) {
-      const [err] = results[i]!
+      const [err] = added[i]!
       if (err) throw err
     }
+    if (!probe) return undefined
+    return jobs.map((_job, i) => existed![first + i] ? 'duplicate' : 'queued')
   }
 
   /** Flushes waiting groups on the next turn (so this turn's deliveries join), while fewer than MAX_IN_FLIGHT are out. */
@@ -188,7 +230,7 @@ export class EventQueue {
       const results = await withDeadline(this.#exec(group), this.#opts.ackTimeoutMs,
         () => new Error(`transaction not confirmed within ${this.#opts.ackTimeoutMs} ms`))
       if (results === null) throw new Error('enqueue transaction was discarded')
-      group.resolve(results)
+      group.resolve(group.probes === 0 ? { added: results, existed: undefined } : splitProbes(group.jobs, results))
     } catch (err) {
       group.reject(err)
     }
@@ -201,8 +243,14 @@ export class EventQueue {
     // The backend's client wraps the connection so its transactions carry the
     // `runCommand` the backend's scripts are issued through (a raw ioredis MULTI lacks it).
     const client = await backend.client
-    const multi = client.multi()
-    for (const job of group.jobs) void backend.addJobToTransaction(multi, job.json, job.id)
+    // An ioredis MULTI underneath (BullMQ adds `runCommand` to it), so it takes plain commands too.
+    const multi = client.multi() as ReturnType<typeof client.multi> & { exists (...keys: string[]): unknown }
+    const keys = this.queue.keys
+    for (const job of group.jobs) {
+      // Atomic with the add that follows: the job (or its dedup key) was there before it, or it is new.
+      if (job.probe) multi.exists(`${keys['']}${job.id}`, `${keys.de}:${job.id}`)
+      void backend.addJobToTransaction(multi, job.json, job.id)
+    }
     return await (multi.exec() as Promise<[Error | null, unknown][] | null>)
   }
 

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import sjson from 'secure-json-parse'
 import { bodyTooLarge, challengeMissing, challengeTooLong, invalidJson, invalidPayload, unknownSource, unsupportedMediaType } from '../errors.ts'
-import { buildEnvelope, type Delivery } from '../ingest/envelope.ts'
+import type { Delivery } from '../ingest/envelope.ts'
 import type { EventQueue } from '../ingest/event-queue.ts'
+import { normalize } from '../ingest/normalize.ts'
 import type { ValidationChallenge } from '../ingest/validation-challenge.ts'
 import type { Source } from '../sources/index.ts'
 
@@ -87,12 +88,12 @@ export default async function webhooks (app: FastifyInstance, opts: WebhooksOpti
       receivedAt: new Date().toISOString(),
       requestId: request.id
     }
-    const parsed = source.parse(body, delivery)
-    if (parsed.kind === 'validation') {
-      challenge.schedule(parsed.url, request.log)
+    const normalized = normalize(source, body, delivery)
+    if (normalized.kind === 'validation') {
+      challenge.schedule(normalized.url, request.log)
       return reply.send({ validation: 'scheduled' })
     }
-    const envelopes = parsed.events.map(facts => buildEnvelope(delivery, source.kind, facts))
+    const { envelopes } = normalized
     await eventQueue.add(source.name, envelopes)
     request.log.info({ source: source.name, eventIds: envelopes.map(e => e.id) }, 'accepted')
     return reply.send(source.ack(envelopes.length))

@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import t from 'tap'
+import { buildAdminApp } from '../../../src/admin.ts'
+import { createWorkerRedis } from '../../../src/redis.ts'
+import { startJournalReaders } from '../../../workers/journal/index.ts'
+import { fakeJournal } from '../../helpers/fake-journal.ts'
+import { REDIS_URL, captureLog, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { ADMIN, ROOT, basic, sample } from '../../ops/support.ts'
+import { tempDir } from '../harness.ts'
+import { SOURCE, journalConfig, journalFileConfig, lightroomEvent, startReaders, statusWhen } from './support.ts'
+
+t.test('metrics and /admin/journal show counters, lag, errors and the stored position, behind admin auth', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const fake = await fakeJournal(t, { retryAfterSeconds: null })
+  const config = journalConfig(fake, prefix, 'oldest')
+  const admin = { ...config, admin: { user: ADMIN.user, password: ADMIN.password, auth: 'on' as const } }
+  fake.failNext(1, 502)
+  const positions = ['a', 'b', 'c'].map(id => fake.publish(lightroomEvent(id)))
+  startReaders(t, config)
+  await statusWhen(config, redis, s => s.queued === 3 && s.lagSeconds === 0)
+
+  const app = await buildAdminApp(admin, { logger: pino({ level: 'silent' }), watchJobs: false })
+  t.teardown(() => app.close())
+  t.equal((await app.inject({ url: '/admin/journal' })).statusCode, 401, 'behind admin auth')
+  const res = await app.inject({ url: '/admin/journal', headers: { authorization: basic() } })
+  t.equal(res.statusCode, 200)
+  const state = res.json().sources[SOURCE]
+  t.equal(state.position, positions[2], 'the stored position')
+  t.match(state.next, /since=/, 'and the next link')
+  t.equal(state.queued, 3)
+  t.equal(state.errors.server, 1)
+  t.match(state.reader, { holder: String, ttlMs: Number })
+
+  const text = (await app.inject({ url: '/metrics', headers: { authorization: basic() } })).body
+  t.equal(sample(text, 'aeg_journal_events_total', { source: SOURCE, outcome: 'queued' }), 3)
+  t.equal(sample(text, 'aeg_journal_events_total', { source: SOURCE, outcome: 'duplicate' }), 0)
+  t.equal(sample(text, 'aeg_journal_errors_total', { source: SOURCE, reason: 'server' }), 1)
+  t.equal(sample(text, 'aeg_journal_lag_seconds', { source: SOURCE }), 0, 'caught up')
+  t.equal(sample(text, 'aeg_journal_reader_up', { source: SOURCE }), 1)
+})
+
+t.test('npm run journal: status, and reset seek/latest picked up by the running reader', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const fake = await fakeJournal(t, { retryAfterSeconds: null })
+  const config = journalConfig(fake, prefix, 'oldest')
+  for (const id of ['a', 'b']) fake.publish(lightroomEvent(id))
+  startReaders(t, config)
+  await statusWhen(config, redis, s => s.queued === 2)
+  const path = join(await tempDir(t), 'gateway.config.json')
+  await writeFile(path, JSON.stringify(journalFileConfig(fake, 'oldest')))
+  const run = async (...args: string[]) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/journal.ts', ...args], {
+      cwd: ROOT, env: { PATH: process.env.PATH ?? '', REDIS_URL, QUEUE_PREFIX: prefix, GATEWAY_CONFIG: path }, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let output = ''
+    child.stdout!.on('data', (c: Buffer) => { output += c.toString() })
+    child.stderr!.on('data', (c: Buffer) => { output += c.toString() })
+    const [code] = await once(child, 'exit') as [number | null]
+    return { code, output }
+  }
+
+  const status = await run('status')
+  t.equal(status.code, 0)
+  t.equal(JSON.parse(status.output)[SOURCE].queued, 2)
+
+  const seek = fake.nextAnswered(r => r.query.get('seek') === '-PT2H')
+  const reset = await run('reset', SOURCE, 'seek', '-PT2H')
+  t.equal(reset.code, 0, reset.output)
+  await seek
+  await statusWhen(config, redis, s => s.duplicate === 2)
+  t.pass('the reader sought 2 hours back and read both again (dedup absorbed them)')
+
+  const latest = fake.nextAnswered(r => r.query.get('latest') === 'true')
+  t.equal((await run('reset', SOURCE, 'latest')).code, 0)
+  await latest
+  t.pass('reset latest: latest=true requested')
+
+  t.equal((await run('reset', 'nope', 'latest')).code, 2, 'unknown source refused')
+  t.equal((await run('reset', SOURCE, 'seek', '2 hours')).code, 2, 'a duration that is not ISO 8601 refused')
+})
+
+t.test('a dedup window shorter than the journal retention is warned about at start, naming the setting', async t => {
+  const prefix = uniquePrefix()
+  testRedis(t, prefix)
+  const fake = await fakeJournal(t, { retryAfterSeconds: null })
+  const config = testConfig(journalFileConfig(fake, 'latest'), { QUEUE_PREFIX: prefix, DEDUP_WINDOW_SECONDS: '3600' })
+  const log = captureLog('info')
+  const conn = createWorkerRedis(REDIS_URL)
+  const readers = startJournalReaders(config, conn, log.logger)
+  t.teardown(async () => { await readers.close(); await conn.quit() })
+  const warning = log.lines.find(l => l.level === 40 && typeof l.msg === 'string' && l.msg.includes('DEDUP_WINDOW_SECONDS'))
+  t.ok(warning, 'warned')
+  t.match(warning?.msg, /DEDUP_WINDOW_SECONDS=604800/)
+})

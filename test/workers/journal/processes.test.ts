@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Queue } from 'bullmq'
+import t from 'tap'
+import { QUEUE } from '../../../src/queues.ts'
+import { journalKeys } from '../../../src/journal-state.ts'
+import { fakeJournal, type FakeJournal } from '../../helpers/fake-journal.ts'
+import { REDIS_URL, eventually, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { spawnRole, type RoleProcess } from '../../ops/support.ts'
+import { destination, queuesDrained, tempDir, wipe } from '../harness.ts'
+import { SOURCE, journalFileConfig, lightroomEvent } from './support.ts'
+
+type Tap = { teardown (fn: () => unknown): void }
+
+const SECRET = 'whsec_' + randomBytes(24).toString('base64')
+
+/** `npm run worker` processes reading the fake journal and forwarding to `dest`. */
+async function workerFleet (t: Tap, fake: FakeJournal, destUrl: string) {
+  const prefix = uniquePrefix()
+  const path = join(await tempDir(t), 'gateway.config.json')
+  await writeFile(path, JSON.stringify(journalFileConfig(fake, 'oldest', { destinations: [{ name: 'downstream', url: destUrl, secret: SECRET }] })))
+  const env = { REDIS_URL, QUEUE_PREFIX: prefix, GATEWAY_CONFIG: path, DEDUP_WINDOW_SECONDS: '604800', JOB_BACKOFF_MS: '100' }
+  const redis = testRedis(t, prefix)
+  t.teardown(() => wipe(prefix))
+  const all = Object.values(QUEUE).map(name => new Queue(name, { connection: redis, prefix }))
+  t.teardown(() => Promise.all(all.map(q => q.close())))
+  const start = async () => {
+    const worker = spawnRole(t, 'src/bin/worker.ts', env)
+    await worker.waitForLog(l => l.msg === 'workers started', 60_000)
+    return worker
+  }
+  /** The process holding the source's lease, by the pid in its token. */
+  const holder = async (workers: RoleProcess[]) => {
+    const token = await redis.get(journalKeys(prefix, SOURCE).lease)
+    return workers.find(w => token !== null && token.startsWith(`${w.child.pid}:`))
+  }
+  return { prefix, redis, start, holder, drained: () => queuesDrained(all) }
+}
+
+t.test('SIGKILL of the reading worker mid-page: a new process resumes at the stored position; nothing lost, nothing forwarded twice', async t => {
+  const fake = await fakeJournal(t, { pageSize: 5 })
+  const dest = await destination(t, SECRET)
+  const fleet = await workerFleet(t, fake, dest.url)
+  const expected = Array.from({ length: 10 }, (_, i) => `kill-${i}`)
+  const positions = expected.map(id => fake.publish(lightroomEvent(id)))
+  // The second page is held: the process dies while it is being read.
+  const held = fake.holdNext(r => r.query.get('since') === positions[4])
+  const first = await fleet.start()
+  await held.arrived
+  await eventually(async () => dest.received.length >= 5 && await fleet.drained(), 30_000)
+  const seen = fake.requests.length
+  first.child.kill('SIGKILL')
+  await first.exited
+  held.release()
+
+  await fleet.start()
+  await eventually(async () => dest.received.length >= 10 && await fleet.drained(), 60_000)
+  t.equal(fake.requests[seen]!.query.get('since'), positions[4], 'the new process starts with since=<last stored position>')
+  t.equal(dest.received.length, 10, 'exactly 10 POSTs')
+  t.same(dest.ids().sort(), expected.map(id => `${SOURCE}/${id}`).sort(), 'every event once')
+})
+
+for (const count of [2, 3]) {
+  t.test(`${count} worker processes: one reader at a time; killing the reader's process hands over`, async t => {
+    const fake = await fakeJournal(t, { pageSize: 2 })
+    const dest = await destination(t, SECRET)
+    const fleet = await workerFleet(t, fake, dest.url)
+    for (let i = 0; i < 6; i++) fake.publish(lightroomEvent(`p${count}-${i}`))
+    const workers = await Promise.all(Array.from({ length: count }, () => fleet.start()))
+    await eventually(async () => dest.received.length >= 6 && await fleet.drained(), 60_000)
+
+    const reader = await fleet.holder(workers)
+    t.ok(reader, 'one of the processes holds the lease')
+    const ttl = await fleet.redis.pttl(journalKeys(fleet.prefix, SOURCE).lease)
+    t.ok(ttl > 0 && ttl <= 15_000, `the lease lapses by itself within 15 s (${ttl} ms left)`)
+    reader!.child.kill('SIGKILL')
+    await reader!.exited
+    const survivors = workers.filter(w => w !== reader)
+
+    for (let i = 6; i < 8; i++) fake.publish(lightroomEvent(`p${count}-${i}`))
+    await eventually(async () => dest.received.length >= 8 && await fleet.drained(), 60_000)
+    const next = await fleet.holder(survivors)
+    t.ok(next, 'a surviving process took the lease over')
+    t.equal(fake.maxConcurrent, 1, `the journal never saw two requests at once (${fake.requests.length} requests)`)
+    t.equal(dest.received.length, 8, 'exactly 8 POSTs')
+    t.equal(new Set(dest.ids()).size, 8, 'no event forwarded twice')
+  })
+}

@@ -1,0 +1,72 @@
+import { pino } from 'pino'
+import type { GatewayConfig, GatewayFileConfig } from '../../../src/config.ts'
+import { createWorkerRedis } from '../../../src/redis.ts'
+import { startJournalReaders, type JournalReadersOptions } from '../../../workers/journal/index.ts'
+import { JournalPositions, type JournalStatus } from '../../../src/journal-state.ts'
+import { FAKE_CLIENT, type FakeJournal } from '../../helpers/fake-journal.ts'
+import { fixture } from '../../helpers/fixtures.ts'
+import { REDIS_URL, eventually, testConfig } from '../../helpers/index.ts'
+import { wipe } from '../harness.ts'
+
+type Tap = { teardown (fn: () => unknown): void }
+
+export const SOURCE = 'lightroom'
+
+/** Short timings so in-process tests do not wait on production's seconds. */
+export const FAST: JournalReadersOptions = {
+  timing: { renewMs: 150, acquireMs: 100, emptyWaitMs: 60, backoffBaseMs: 20, backoffMaxMs: 200 },
+  leaseTtlMs: 1000
+}
+
+/** A Lightroom job-status event (the seed fixture) with its own event id. */
+export function lightroomEvent (eventId: string): Record<string, any> {
+  const event = fixture('adobe-io-events/lightroom-job-status.json')
+  event.event_id = eventId
+  event.event.body.jobId = `job-${eventId}`
+  delete event.event.body._links
+  for (const output of event.event.body.outputs ?? []) delete output._links
+  return event
+}
+
+/** The config file of a gateway with one `lightroom` source reading the fake journal. */
+export function journalFileConfig (fake: FakeJournal, start: 'latest' | 'oldest' = 'oldest', extra: Partial<GatewayFileConfig> = {}): Partial<GatewayFileConfig> & Pick<GatewayFileConfig, 'sources'> {
+  return {
+    sources: [{ name: SOURCE, kind: 'adobe-io-events', verify: 'none', journal: { url: fake.url, imsOrgId: FAKE_CLIENT.imsOrgId, start } }],
+    oauth: { tokenUrl: fake.tokenUrl, clientId: FAKE_CLIENT.clientId, clientSecret: FAKE_CLIENT.clientSecret, scopes: ['openid'] },
+    ...extra
+  }
+}
+
+export function journalConfig (fake: FakeJournal, prefix: string, start: 'latest' | 'oldest' = 'oldest', extra: Partial<GatewayFileConfig> = {}): GatewayConfig {
+  return testConfig(journalFileConfig(fake, start, extra), { QUEUE_PREFIX: prefix, DEDUP_WINDOW_SECONDS: '604800' })
+}
+
+/** Journal readers in this process on a connection of their own; closed (and the prefix wiped) at teardown. */
+export function startReaders (t: Tap, config: GatewayConfig, opts: JournalReadersOptions = FAST) {
+  const redis = createWorkerRedis(REDIS_URL)
+  const readers = startJournalReaders(config, redis, pino({ level: 'silent' }), { ...FAST, ...opts })
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    await readers.close()
+    await redis.quit()
+  }
+  t.teardown(async () => {
+    await close()
+    await wipe(config.queuePrefix)
+  })
+  return { close }
+}
+
+/** The stored state of the test source. */
+export function journalStatus (config: GatewayConfig, redis: ConstructorParameters<typeof JournalPositions>[0]) {
+  return new JournalPositions(redis, config.queuePrefix).status(SOURCE)
+}
+
+/** Waits until the stored state satisfies `done`, and returns it. */
+export async function statusWhen (config: GatewayConfig, redis: ConstructorParameters<typeof JournalPositions>[0], done: (s: JournalStatus) => boolean, timeoutMs = 15_000): Promise<JournalStatus> {
+  let last: JournalStatus | undefined
+  await eventually(async () => done(last = await journalStatus(config, redis)), timeoutMs)
+  return last!
+}

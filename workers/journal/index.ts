@@ -1,0 +1,70 @@
+import type { Logger } from 'pino'
+import type { GatewayConfig } from '../../src/config.ts'
+import { EventQueue } from '../../src/ingest/event-queue.ts'
+import type { RedisClient } from '../../src/redis.ts'
+import { createSources } from '../../src/sources/index.ts'
+import { PublicKeyCache } from '../../src/verify/public-keys.ts'
+import { OAuthTokens } from '../oauth-token.ts'
+import { JournalClient } from './client.ts'
+import { Lease } from './lease.ts'
+import { JournalPositions, journalKeys, journalSources } from '../../src/journal-state.ts'
+import { JournalReader, type JournalReaderDeps, type ReaderTiming } from './reader.ts'
+
+/** A crashed reader's lease lapses within this; another process then takes over. */
+export const LEASE_TTL_MS = 15_000
+
+/** Longest wait for one journal answer; well inside the lease, so a hung request never outlives it. */
+const REQUEST_TIMEOUT_MS = 10_000
+
+export interface JournalReadersOptions {
+  /** Shorter timings for tests. */
+  timing?: Partial<ReaderTiming>
+  leaseTtlMs?: number
+  wait?: JournalReaderDeps['wait']
+}
+
+/**
+ * Starts a journal reader for every source with a `journal` block. Every
+ * worker process runs them; a lease per source lets one read at a time.
+ * Nothing here fails the worker: readers log, count and retry.
+ */
+export function startJournalReaders (config: GatewayConfig, redis: RedisClient, log: Logger, opts: JournalReadersOptions = {}): { close(): Promise<void> } {
+  const sources = journalSources(config)
+  if (sources.length === 0 || config.oauth === undefined) return { close: async () => {} }
+
+  // A dedup window shorter than the journal's retention is warned about at boot (configWarnings).
+  const eventQueue = new EventQueue({
+    connection: redis,
+    prefix: config.queuePrefix,
+    dedupWindowMs: config.dedupWindowMs,
+    ackTimeoutMs: config.ackTimeoutMs,
+    attempts: config.worker.attempts,
+    backoffMs: config.worker.backoffMs
+  })
+  const tokens = new OAuthTokens(config.oauth, { timeoutMs: REQUEST_TIMEOUT_MS })
+  const positions = new JournalPositions(redis, config.queuePrefix)
+  // Parse only: journal events are never verified (see JournalReader), so no key is ever fetched.
+  const built = createSources(config.sources, {
+    keys: new PublicKeyCache({ baseUrl: config.publicKeyBaseUrl, ttlMs: config.keyCacheTtlMs, timeoutMs: config.keyFetchTimeoutMs, log })
+  })
+  const readers = sources.map(({ name, journal }) => new JournalReader({
+    source: built.get(name)!,
+    journal,
+    client: new JournalClient(journal, tokens, { timeoutMs: REQUEST_TIMEOUT_MS }),
+    positions,
+    lease: new Lease(redis, journalKeys(config.queuePrefix, name).lease, { ttlMs: opts.leaseTtlMs ?? LEASE_TTL_MS }),
+    eventQueue,
+    log,
+    timing: opts.timing,
+    wait: opts.wait
+  }))
+  for (const reader of readers) reader.start()
+  log.info({ sources: sources.map(s => s.name) }, 'journal readers started')
+
+  return {
+    async close () {
+      await Promise.all(readers.map(r => r.close()))
+      await eventQueue.close()
+    }
+  }
+}
