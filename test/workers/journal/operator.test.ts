@@ -5,10 +5,8 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import t from 'tap'
 import { buildAdminApp } from '../../../src/admin.ts'
-import { createWorkerRedis } from '../../../src/redis.ts'
-import { startJournalReaders } from '../../../workers/journal/index.ts'
 import { fakeJournal } from '../../helpers/fake-journal.ts'
-import { REDIS_URL, captureLog, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { REDIS_URL, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { ADMIN, ROOT, basic, sample } from '../../ops/support.ts'
 import { tempDir } from '../harness.ts'
 import { SOURCE, journalConfig, journalFileConfig, lightroomEvent, startReaders, statusWhen } from './support.ts'
@@ -83,18 +81,4 @@ t.test('npm run journal: status, and reset seek/latest picked up by the running 
 
   t.equal((await run('reset', 'nope', 'latest')).code, 2, 'unknown source refused')
   t.equal((await run('reset', SOURCE, 'seek', '2 hours')).code, 2, 'a duration that is not ISO 8601 refused')
-})
-
-t.test('a dedup window shorter than the journal retention is warned about at start, naming the setting', async t => {
-  const prefix = uniquePrefix()
-  testRedis(t, prefix)
-  const fake = await fakeJournal(t, { retryAfterSeconds: null })
-  const config = testConfig(journalFileConfig(fake, 'latest'), { QUEUE_PREFIX: prefix, DEDUP_WINDOW_SECONDS: '3600' })
-  const log = captureLog('info')
-  const conn = createWorkerRedis(REDIS_URL)
-  const readers = startJournalReaders(config, conn, log.logger)
-  t.teardown(async () => { await readers.close(); await conn.quit() })
-  const warning = log.lines.find(l => l.level === 40 && typeof l.msg === 'string' && l.msg.includes('DEDUP_WINDOW_SECONDS'))
-  t.ok(warning, 'warned')
-  t.match(warning?.msg, /DEDUP_WINDOW_SECONDS=604800/)
 })
