@@ -5,8 +5,7 @@ import t from 'tap'
 import { adminAccess, buildAdminApp } from '../src/admin.ts'
 import { ConfigError } from '../src/config.ts'
 import { QUEUE } from '../src/queues.ts'
-import { REDIS_URL, eventually, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
-import { ADMIN, basic } from './ops/support.ts'
+import { ADMIN, basic, eventually, REDIS_URL, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
 
 const sources = [{ name: 'adobe', kind: 'adobe-io-events' as const, verify: 'signature' as const }]
 const withAdmin = (prefix: string, env: Record<string, string> = {}) =>

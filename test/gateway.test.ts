@@ -1,14 +1,12 @@
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startGateway, type RunningGateway } from '../src/gateway.ts'
-import { adobeSignedHeaders, captureLog, eventually, keyServer, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
-import { ADMIN, basic, lightroomBody, sample } from './ops/support.ts'
+import { ADMIN, adobeSignedHeaders, basic, captureLog, eventually, keyServer, lightroomBody, sample, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
 
-type Tap = { teardown (fn: () => unknown): void }
 const sources = [{ name: 'adobe', kind: 'adobe-io-events' as const, verify: 'signature' as const }]
 const portOf = (app: RunningGateway['app']) => (app.server.address() as AddressInfo).port
 
-async function start (t: Tap, env: Record<string, string>) {
+async function start (t: Test, env: Record<string, string>) {
   const prefix = uniquePrefix()
   testRedis(t, prefix)
   const log = captureLog('info')

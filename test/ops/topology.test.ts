@@ -3,9 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { fixture } from '../helpers/fixtures.ts'
-import { REDIS_URL, adobeSignedHeaders, eventually, httpServer, keyServer, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { ADMIN, basic, listeningPort, sample, spawnRole } from './support.ts'
+import { ADMIN, adobeSignedHeaders, basic, eventually, fixture, httpServer, keyServer, listeningPort, REDIS_URL, sample, spawnRole, testRedis, uniquePrefix } from '../helpers/index.ts'
 
 const EVENTS = 24
 const SECRET = 'topology-forward-secret'

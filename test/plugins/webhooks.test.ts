@@ -3,11 +3,7 @@ import { Queue, Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { QUEUE } from '../../src/queues.ts'
-import {
-  adobeHmacHeaders, adobeSignedHeaders, buildTestApp, captureLog, eventually, httpServer, keyServer,
-  signingKeys, testConfig, testRedis, uniquePrefix
-} from '../helpers/index.ts'
-import { fixture } from '../helpers/fixtures.ts'
+import { adobeHmacHeaders, adobeSignedHeaders, buildTestApp, captureLog, eventually, fixture, httpServer, keyServer, signingKeys, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 
 const CLIENT_ID = 'test-client-id'
 const CLIENT_SECRET = 'test-client-secret-123'
@@ -19,7 +15,7 @@ async function setup (t: Test, opts: { env?: Record<string, string>, clientSecre
   const config = testConfig({
     sources: [{ name: 'lightroom', kind: 'adobe-io-events', clientId: CLIENT_ID, ...(opts.clientSecret !== undefined && { clientSecret: opts.clientSecret }), verify: 'signature' }],
     ...(opts.validation && { validation: opts.validation })
-  } as never, { QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url, ...opts.env })
+  }, { QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url, ...opts.env })
   const redis = testRedis(t, prefix)
   const app = await buildTestApp(t, config, { logger: log.logger, validationDelaysMs: [0, 50, 50] }, opts.configure)
   const queue = new Queue(QUEUE.events, { connection: redis, prefix })
@@ -375,10 +371,10 @@ t.test('key server faults answer 503 (retriable), never 2xx, logged once', async
     const { post, keys } = await setup(t, { env: { KEY_FETCH_TIMEOUT_MS: '300' } })
     keys.state.mode = 'hang'
     const body = JSON.stringify(lightroomEvent())
-    const started = Date.now()
+    // The key server never answers: only the key fetch timeout can end this request.
     const res = await post(body, adobeSignedHeaders(body))
     t.equal(res.statusCode, 503)
-    t.ok(Date.now() - started < 5000, 'answered well inside Adobe\'s 10 s')
+    t.equal(res.json().error.code, 'AEG_KEY_UNAVAILABLE')
   })
 })
 

@@ -3,9 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { REDIS_URL, eventually, httpServer, keyServer, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { fixture } from '../helpers/fixtures.ts'
-import { listeningPort, spawnRole } from '../ops/support.ts'
+import { eventually, fixture, httpServer, keyServer, listeningPort, REDIS_URL, spawnRole, testRedis, uniquePrefix } from '../helpers/index.ts'
 import { CLIENT_ID, SECRETS, basicAuth, credentialHeaders, hostileSources, rawExchange, validEvent, type AuthMode, type SourceName } from './hostile-support.ts'
 
 /**

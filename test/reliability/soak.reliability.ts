@@ -2,9 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { JobStatusStore } from '../../src/job-status.ts'
-import { eventually, uniquePrefix } from '../helpers/index.ts'
-import { privateRedis } from '../helpers/redis-server.ts'
-import { Answers, MiB, deliver, destination, envelopeId, eventBody, retainedByKind, rssKiB, signedHeaders, startStack, usedMemory } from './support.ts'
+import { eventually, privateRedis, uniquePrefix, usedMemory } from '../helpers/index.ts'
+import { Answers, MiB, deliver, destination, envelopeId, eventBody, retainedByKind, rssKiB, signedHeaders, startStack } from './support.ts'
 
 /**
  * Soak length. Only `npm run test:reliability` runs this file (120 s); it is

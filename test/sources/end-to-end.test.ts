@@ -11,9 +11,8 @@ import type { JobStatus } from '../../src/job-status.ts'
 import { QUEUE } from '../../src/queues.ts'
 import { startWorkers } from '../../workers/start.ts'
 import { standardWebhookSignature } from '../../workers/handlers/forward.ts'
-import { adobeSignedHeaders, buildTestApp, eventually, httpServer, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { adobeSignedHeaders, buildTestApp, eventually, fixture, httpServer, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 import { queuesDrained } from '../workers/harness.ts'
-import { fixture } from '../helpers/fixtures.ts'
 
 // Every seed provider, the whole way: POST → edge → events queue → worker →
 // job status (GET /jobs/:jobId) and a signed forward to a local destination.
