@@ -21,9 +21,7 @@ async function start (t: Test, env: Record<string, string>) {
 t.test('without admin credentials the admin port stays closed, with a warning, and the public port serves', async t => {
   const { running, log, publicUrl } = await start(t, {})
   t.equal(running.admin, undefined, 'no admin app')
-  const warning = log.lines.find(l => l.level === 40 && String(l.msg).startsWith('admin port not opened'))
-  t.ok(warning, 'a warning says the admin port is not opened')
-  t.match(warning?.msg, /ADMIN_USER and ADMIN_PASSWORD are not set/, 'and why')
+  t.ok(log.lines.some(l => l.level === 40 && l.adminPort !== undefined), 'a warning names the admin port that is not opened')
   t.equal((await fetch(`${publicUrl}/healthz`)).status, 200)
 })
 

@@ -85,3 +85,6 @@ export async function listeningPort (role: RoleProcess, which: 'gateway' | 'admi
     (which === 'admin' ? l.port === 'admin' : l.port === undefined))
   return Number(/:(\d+)$/.exec(line.msg as string)![1])
 }
+
+/** The worker role's ready line, known by its fields (the queues it consumes), not its wording. */
+export const workersReady = (line: Record<string, unknown>): boolean => Array.isArray(line.queues) && line.concurrency !== undefined

@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { createHmac, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 
 /**
  * Adobe's ways of signing a delivery, as the tests, the bench and the
@@ -26,7 +26,7 @@ export function signingKey (path: string, privateKey = generateKeyPairSync('rsa'
   return {
     privateKey,
     privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    pem: privateKey.export({ type: 'spki', format: 'pem' }).toString(),
+    pem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(),
     path
   }
 }

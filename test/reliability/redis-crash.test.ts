@@ -7,11 +7,11 @@ import { Answers, deliver, destination, envelopeId, eventBody, signedHeaders, st
 
 const SENDERS = 4
 const PER_SENDER_GAP_MS = 15
-const ACKED_BEFORE_CRASH = 150
-const OUTAGE_503S = 40
+const ACKED_BEFORE_CRASH = 80
+const OUTAGE_503S = 20
 /** Long enough for the clients' reconnect backoff to grow past its first steps. */
 const MIN_OUTAGE_MS = 1500
-const ACKED_AFTER_RESTART = 150
+const ACKED_AFTER_RESTART = 80
 
 /**
  * Redis as production runs it (AOF, fsync every second, noeviction),

@@ -135,9 +135,10 @@ t.test('made-up key paths cannot evict Adobe\'s keys, grow memory, or fan out in
   t.equal(cache.sizes.keys, 2, 'only real keys are cached')
   t.notOk(cache.get(key1.path) instanceof Promise, 'Adobe\'s key 1 is still a synchronous cache hit')
   t.notOk(cache.get(key2.path) instanceof Promise, 'Adobe\'s key 2 is still a synchronous cache hit')
-  const errors = log.lines.filter(l => l.msg === 'public key fetch failed; signed requests answer 503 until it recovers').length
-  const budget = log.lines.filter(l => typeof l.msg === 'string' && l.msg.startsWith('too many unknown public key paths')).length
-  const warnings = log.lines.filter(l => l.msg === 'public key not available at this path; requests signed with it answer 503').length
+  // Told apart by level and fields: an outage is an error with its cause, a bad path a warning with a reason, the budget a warning with its limits.
+  const errors = log.lines.filter(l => l.level === 50 && l.keyPath !== undefined && l.err !== undefined).length
+  const budget = log.lines.filter(l => l.level === 40 && l.maxNewPathFetches !== undefined).length
+  const warnings = log.lines.filter(l => l.level === 40 && l.keyPath !== undefined && l.reason !== undefined).length
   t.equal(errors, 0, 'made-up paths answered 404 are no outage of the key host')
   t.ok(warnings <= 16, `${warnings} warnings for ${storm} bad paths (one per fetched path)`)
   t.equal(budget, 1, 'the budget is reported once')

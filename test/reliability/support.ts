@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
 import type { Test } from 'tap'
-import { ADMIN, adobeHmacHeaders, adobeSignedHeaders, destination as helperDestination, eventually, keyServer, lightroomBody, listeningPort, REDIS_URL, type RoleProcess, spawnRole } from '../helpers/index.ts'
+import { ADMIN, adobeHmacHeaders, adobeSignedHeaders, destination as helperDestination, eventually, keyServer, lightroomBody, listeningPort, REDIS_URL, type RoleProcess, spawnRole, workersReady } from '../helpers/index.ts'
 
 export const CLIENT_ID = 'reliability-client'
 export const CLIENT_SECRET = 'reliability-client-secret'
@@ -106,7 +106,7 @@ export async function startStack (t: Test, opts: { prefix: string, redisUrl?: st
   const startWorker = async (extraEnv: Record<string, string> = {}) => {
     const worker = spawnRole(t, 'src/bin/worker.ts', { ...env, ...extraEnv })
     workers.push(worker)
-    await worker.waitForLog(l => l.msg === 'workers started', 30_000)
+    await worker.waitForLog(workersReady, 30_000)
     return worker
   }
   const port = await listeningPort(gateway, 'gateway')

@@ -1,18 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import type { GatewayFileConfig } from '../../src/config.ts'
 import { JobStatusStore } from '../../src/job-status.ts'
 import { QUEUE, jobIdFor } from '../../src/queues.ts'
 import { outputDirFor } from '../../workers/handlers/outputs.ts'
-import { destination, eventually, httpServer, REDIS_URL, tempDir, testConfig, testRedis, uniquePrefix, wipe } from '../helpers/index.ts'
+import { destination, eventually, httpServer, REDIS_URL, spawnRole, tempDir, testConfig, testRedis, uniquePrefix, wipe, workersReady } from '../helpers/index.ts'
 import { envelope, eventQueue, inspectQueue, lightroomEnvelope } from './harness.ts'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SECRET = 'whsec_' + randomBytes(24).toString('base64')
 const SOURCES: GatewayFileConfig['sources'] = [
   { name: 'lightroom', kind: 'adobe-io-events', verify: 'none' },
@@ -21,33 +19,13 @@ const SOURCES: GatewayFileConfig['sources'] = [
 
 /**
  * `npm run worker` as a child process: resolves once it logged that its
- * workers are ready; stopped (SIGTERM) at teardown if still running.
+ * workers are ready; killed at teardown if still running.
  */
 async function spawnWorker (t: Test, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/worker.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', REDIS_URL, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const exited = once(child, 'exit')
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      await exited
-    }
-    if (env.QUEUE_PREFIX !== undefined) await wipe(env.QUEUE_PREFIX)
-  })
-  let out = ''
-  let err = ''
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString()
-      if (out.includes('"msg":"workers started"')) resolve()
-    })
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready: ${err}${out}`)))
-  })
-  return child
+  const worker = spawnRole(t, 'src/bin/worker.ts', { REDIS_URL, ...env })
+  if (env.QUEUE_PREFIX !== undefined) t.teardown(() => wipe(env.QUEUE_PREFIX!))
+  await worker.waitForLog(workersReady, 60_000)
+  return worker.child
 }
 
 async function configFile (t: Test, file: Partial<GatewayFileConfig>): Promise<string> {
