@@ -9,9 +9,8 @@ import type { Envelope } from '../src/ingest/envelope.ts'
 import type { JobStatus } from '../src/job-status.ts'
 import { QUEUE } from '../src/queues.ts'
 import { closeRedis, clusterNodeOptions, createEdgeRedis } from '../src/redis.ts'
-import { standardWebhookSignature } from '../workers/handlers/forward.ts'
 import { startWorkers } from '../workers/start.ts'
-import { adobeSignedHeaders, buildTestApp, eventually, fixture, httpServer, keyServer, privateRedisCluster, testConfig, uniquePrefix, within } from './helpers/index.ts'
+import { adobeSignedHeaders, buildTestApp, destination, eventually, fixture, keyServer, privateRedisCluster, testConfig, uniquePrefix, within } from './helpers/index.ts'
 import { queuesDrained } from './workers/harness.ts'
 
 // REDIS_CLUSTER_NODES: the edge, the workers and the admin port on a real
@@ -43,13 +42,8 @@ t.test('REDIS_URL lends user, password and TLS to every cluster node, nothing el
 t.test('edge, workers and admin on a Redis Cluster', async t => {
   const cluster = await privateRedisCluster(t)
   const keys = await keyServer(t)
-  const forwards: { id: string, signatureOk: boolean, envelope: Envelope }[] = []
-  const sink = await httpServer(t, (req, res, body) => {
-    const id = String(req.headers['webhook-id'])
-    const expected = standardWebhookSignature(SINK_SECRET, id, Number(req.headers['webhook-timestamp']), body.toString())
-    forwards.push({ id, signatureOk: req.headers['webhook-signature'] === expected, envelope: JSON.parse(body.toString()) })
-    res.writeHead(204).end()
-  })
+  const sink = await destination(t, { secret: SINK_SECRET })
+  const forwards = () => sink.received.map(r => ({ id: String(r.headers['webhook-id']), signatureOk: r.signed, envelope: JSON.parse(r.body) as Envelope }))
   const prefix = uniquePrefix()
   const config = testConfig({
     sources: [{ name: 'adobe', kind: 'adobe-io-events', clientId: CLIENT_ID, verify: 'signature' }],
@@ -81,7 +75,9 @@ t.test('edge, workers and admin on a Redis Cluster', async t => {
     return res.statusCode === 200 ? res.json() : undefined
   }
 
-  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200, 'readiness PING answers')
+  // The cluster client may still be discovering its nodes right after boot: wait for readiness, do not assume it.
+  await eventually(async () => (await app.inject({ method: 'GET', url: '/readyz' })).statusCode === 200, 30_000)
+  t.pass('readiness PING answers')
 
   const jobId = `dgr-cluster-${randomUUID()}`
   const batch = ['running', 'succeeded'].map(status => {
@@ -97,15 +93,15 @@ t.test('edge, workers and admin on a Redis Cluster', async t => {
 
   const status = (await eventually(async () => { const s = await jobStatus(jobId); return s?.history.length === 2 ? s : undefined }))!
   t.equal(status.status, 'succeeded', 'job status written by the workers\' Lua script, read by the edge')
-  await eventually(() => forwards.length === 2)
-  t.same(forwards.map(f => f.id).sort(), batch.map(e => `adobe/${e.eventid}`).sort())
-  t.ok(forwards.every(f => f.signatureOk), 'forwards are signed')
-  t.ok(forwards.every(f => f.envelope.jobid === jobId))
+  await sink.arrivals.reach(2)
+  t.same(forwards().map(f => f.id).sort(), batch.map(e => `adobe/${e.eventid}`).sort())
+  t.ok(forwards().every(f => f.signatureOk), 'forwards are signed')
+  t.ok(forwards().every(f => f.envelope.jobid === jobId))
 
   // A redelivery of the same batch: accepted, deduplicated, nothing forwarded twice.
   t.equal((await post(batch)).statusCode, 200, 'redelivery acknowledged')
   await eventually(drained)
-  t.equal(forwards.length, 2, 'redelivery not forwarded again')
+  t.equal(forwards().length, 2, 'redelivery not forwarded again')
   t.equal((await jobStatus(jobId))!.history.length, 2, 'redelivery adds no history')
 
   // The admin port reads the queues' event streams through cluster connections of its own.

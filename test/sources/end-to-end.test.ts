@@ -10,8 +10,7 @@ import type { Envelope } from '../../src/ingest/envelope.ts'
 import type { JobStatus } from '../../src/job-status.ts'
 import { QUEUE } from '../../src/queues.ts'
 import { startWorkers } from '../../workers/start.ts'
-import { standardWebhookSignature } from '../../workers/handlers/forward.ts'
-import { adobeSignedHeaders, buildTestApp, eventually, fixture, httpServer, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { adobeSignedHeaders, buildTestApp, destination, eventually, fixture, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 import { queuesDrained } from '../workers/harness.ts'
 
 // Every seed provider, the whole way: POST → edge → events queue → worker →
@@ -27,17 +26,10 @@ const sources: SourceConfig[] = [
   { name: 'alm', kind: 'learning-manager', auth: { type: 'basic', username: 'alm', password: 'alm-e2e-password' } }
 ]
 
-interface Forward { id: string, signatureOk: boolean, envelope: Envelope }
-
 t.test('end to end, per provider', async t => {
   const keys = await keyServer(t)
-  const forwards: Forward[] = []
-  const sink = await httpServer(t, (req, res, body) => {
-    const id = String(req.headers['webhook-id'])
-    const expected = standardWebhookSignature(SINK_SECRET, id, Number(req.headers['webhook-timestamp']), body.toString())
-    forwards.push({ id, signatureOk: req.headers['webhook-signature'] === expected, envelope: JSON.parse(body.toString()) })
-    res.writeHead(204).end()
-  })
+  const sink = await destination(t, { secret: SINK_SECRET })
+  const forwards = () => sink.received.map(r => ({ id: String(r.headers['webhook-id']), signatureOk: r.signed, envelope: JSON.parse(r.body) as Envelope }))
   const prefix = uniquePrefix()
   const outputsDir = mkdtempSync(join(tmpdir(), 'aeg-e2e-outputs-'))
   t.teardown(() => rmSync(outputsDir, { recursive: true, force: true }))
@@ -63,9 +55,9 @@ t.test('end to end, per provider', async t => {
     const res = await app.inject({ method: 'GET', url: `/jobs/${encodeURIComponent(jobId)}` })
     return res.statusCode === 200 ? res.json() : undefined
   }
-  const forwardedFor = (predicate: (e: Envelope) => boolean) => forwards.filter(f => predicate(f.envelope))
+  const forwardedFor = (predicate: (e: Envelope) => boolean) => forwards().filter(f => predicate(f.envelope))
   /** Waits for the first forward matching `predicate`. */
-  const forwardOf = async (predicate: (e: Envelope) => boolean): Promise<Forward> =>
+  const forwardOf = async (predicate: (e: Envelope) => boolean): Promise<ReturnType<typeof forwards>[number]> =>
     (await eventually(() => forwardedFor(predicate)[0]))!
   /** Waits until the job's status document has `n` history entries. */
   const statusWithHistory = async (jobId: string, n: number): Promise<JobStatus> =>
