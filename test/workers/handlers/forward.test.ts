@@ -51,7 +51,7 @@ for (const secret of [WHSEC, 'a plain shared secret']) {
     await startTestWorkers(t, config)
     const event = lightroomEnvelope('e-1', 'job-1', 'succeeded')
     await (await eventQueue(t, config)).add([event])
-    await eventually(() => dest.received.length === 1)
+    await dest.arrivals.reach(1)
     const [got] = dest.received
     t.equal(got!.headers['webhook-id'], 'lightroom/e-1')
     t.equal(got!.headers['content-type'], 'application/cloudevents+json')
