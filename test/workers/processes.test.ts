@@ -8,7 +8,7 @@ import type { GatewayFileConfig } from '../../src/config.ts'
 import { JobStatusStore } from '../../src/job-status.ts'
 import { QUEUE, jobIdFor } from '../../src/queues.ts'
 import { outputDirFor } from '../../workers/handlers/outputs.ts'
-import { destination, eventually, httpServer, REDIS_URL, spawnRole, tempDir, testConfig, testRedis, uniquePrefix, wipe, workersReady } from '../helpers/index.ts'
+import { destination, eventually, httpServer, jobsCompleted, REDIS_URL, spawnRole, tempDir, testConfig, testRedis, uniquePrefix, wipe, workersReady } from '../helpers/index.ts'
 import { envelope, eventQueue, inspectQueue, lightroomEnvelope } from './harness.ts'
 
 const SECRET = 'whsec_' + randomBytes(24).toString('base64')
@@ -94,7 +94,7 @@ t.test('SIGKILL mid-forward: recovered by another process after the stalled chec
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
   const forwardId = jobIdFor(event.id, 'orders')
   await dest.arrivals.reach(1)
-  await eventually(async () => await outputs.getJobState(jobIdFor(event.id, 'outputs')) === 'completed')
+  await jobsCompleted(outputs, [jobIdFor(event.id, 'outputs')])
   t.equal(await forward.getJobState(forwardId), 'active')
   first.kill('SIGKILL')
   await once(first, 'exit')

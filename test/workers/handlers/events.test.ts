@@ -3,7 +3,7 @@ import t from 'tap'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { JobStatusStore } from '../../../src/job-status.ts'
 import { destinationMatches } from '../../../workers/handlers/events.ts'
-import { buildTestApp, destination, eventually, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { buildTestApp, destination, eventually, jobsCompleted, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { envelope, eventQueue, inspectQueue, lightroomEnvelope, startTestWorkers } from '../harness.ts'
 
 const SECRET = 'a shared secret for tests'
@@ -65,7 +65,7 @@ t.test('a redelivered events job repeats no step', async t => {
   await (await eventQueue(t, config)).add([event])
   const events = inspectQueue(t, config, QUEUE.events, redis)
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'd')) === 'completed')
+  await jobsCompleted(forward, [jobIdFor(event.id, 'd')])
   // The same envelope arrives again past the edge's dedup (e.g. after the window).
   await events.add(event.type, event, { jobId: 'again' })
   await eventually(async () => await events.getJobState('again') === 'completed')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { forwardedKey, standardWebhookSignature } from '../../../workers/handlers/forward.ts'
-import { destination, eventually, httpServer, Latch, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { destination, eventually, httpServer, jobsCompleted, Latch, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { eventQueue, inspectQueue, lightroomEnvelope, startTestWorkers } from '../harness.ts'
 
 const SOURCES = [{ name: 'lightroom', kind: 'adobe-io-events' as const, verify: 'none' as const }]
@@ -106,7 +106,7 @@ t.test('a redelivered forward job after a recorded delivery does not POST again'
   // Retention removed the completed job; the same forward is queued again.
   await forward.remove(jobId)
   await forward.add('orders', { envelope: event, destination: 'orders' }, { jobId })
-  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  await jobsCompleted(forward, [jobId])
   t.same((await forward.getJob(jobId))?.returnvalue, { delivered: 'earlier' })
   t.equal(dest.received.length, 1)
 })
@@ -146,7 +146,7 @@ t.test('forwards reuse one kept-alive connection; close() ends it', async t => {
   for (const key of ['e-8', 'e-9', 'e-10']) {
     const event = lightroomEnvelope(key, `job-${key}`, 'succeeded')
     await queue.add([event])
-    await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'orders')) === 'completed')
+    await jobsCompleted(forward, [jobIdFor(event.id, 'orders')])
   }
   t.equal(dest.received.length, 3)
   t.equal(sockets.length, 1, 'one connection carried the three forwards')

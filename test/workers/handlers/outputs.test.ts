@@ -7,7 +7,7 @@ import type { Envelope } from '../../../src/ingest/envelope.ts'
 import { JobStatusStore } from '../../../src/job-status.ts'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { outputDirFor, safeFileName, withoutQuery } from '../../../workers/handlers/outputs.ts'
-import { eventually, httpServer, tempDir, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { eventually, httpServer, jobsCompleted, tempDir, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { envelope, eventQueue, inspectQueue, startTestWorkers } from '../harness.ts'
 
 const CAP = 1000
@@ -135,6 +135,7 @@ t.test('allowed host: the file lands with the right bytes, recorded without the 
   const id = jobIdFor(event.id, 'outputs')
   await outputs.remove(id)
   await outputs.add('outputs', { eventId: event.id, jobId: event.jobid, outputs: [{ url: `${s.url}/file.bin?X-Amz-Signature=very-secret`, name: 'output.pdf' }] }, { jobId: id })
+  // The same job id completed before: its state, not the event stream (which holds the first completion too), tells this run is done.
   await eventually(async () => await outputs.getJobState(id) === 'completed')
   t.equal(s.count('/file.bin'), 1, 'fetched once')
   t.same((await outputs.getJob(id))?.returnvalue, { outputs: ['present'] })
@@ -275,7 +276,7 @@ t.test('with an empty allow-list no outputs job is queued at all', async t => {
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
   const event = pdfDone(`${s.url}/file.bin`)
   await queue.add([event])
-  await eventually(async () => (await events.getJobState(jobIdFor(event.id))) === 'completed')
+  await jobsCompleted(events, [jobIdFor(event.id)])
   t.equal(await outputs.getJob(jobIdFor(event.id, 'outputs')), undefined)
   t.equal(s.hits.size, 0)
 })
