@@ -10,7 +10,7 @@ import type { JobStatus } from '../src/job-status.ts'
 import { QUEUE } from '../src/queues.ts'
 import { closeRedis, clusterNodeOptions, createEdgeRedis } from '../src/redis.ts'
 import { startWorkers } from '../workers/start.ts'
-import { adobeSignedHeaders, buildTestApp, destination, eventually, fixture, keyServer, privateRedisCluster, testConfig, uniquePrefix, within } from './helpers/index.ts'
+import { adobeSignedHeaders, buildTestApp, destination, dgrJobEvents, eventually, fixture, keyServer, privateRedisCluster, testConfig, uniquePrefix, within } from './helpers/index.ts'
 import { queuesDrained } from './workers/harness.ts'
 
 // REDIS_CLUSTER_NODES: the edge, the workers and the admin port on a real
@@ -80,13 +80,7 @@ t.test('edge, workers and admin on a Redis Cluster', async t => {
   t.pass('readiness PING answers')
 
   const jobId = `dgr-cluster-${randomUUID()}`
-  const batch = ['running', 'succeeded'].map(status => {
-    const event = fixture('adobe-io-events/dgr-single.json')
-    event.eventid = randomUUID()
-    event.recipientclientid = CLIENT_ID
-    event.data.value = { ...event.data.value, job_id: jobId, status }
-    return event
-  })
+  const batch = dgrJobEvents(jobId, ['running', 'succeeded'], CLIENT_ID)
   const first = await post(batch)
   t.equal(first.statusCode, 200, 'signed batch accepted (one MULTI on the cluster)')
   t.same(first.json(), { received: 2 })

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 
 const parsed = new Map<string, unknown>()
@@ -29,3 +30,14 @@ export function lightroomEvent (eventId: string, opts: { jobId?: string, clientI
 /** `lightroomEvent` as the raw body Adobe signs. */
 export const lightroomBody = (eventId: string, opts: { jobId?: string, clientId?: string, bare?: boolean } = {}): string =>
   JSON.stringify(lightroomEvent(eventId, opts))
+
+/** Dynamic Graphics Render CloudEvents reporting one job through `statuses`, each with its own event id, addressed to `clientId`. */
+export function dgrJobEvents (jobId: string, statuses: string[], clientId: string): any[] {
+  return statuses.map(status => {
+    const event = fixture('adobe-io-events/dgr-single.json')
+    event.eventid = randomUUID()
+    event.recipientclientid = clientId
+    event.data.value = { ...event.data.value, job_id: jobId, status }
+    return event
+  })
+}

@@ -51,7 +51,8 @@ t.test('SIGTERM under load: every request answered 200 is queued, and the gatewa
   }
   const senders = Array.from({ length: 24 }, (_, n) => sender(n))
 
-  await eventually(() => answered200.length >= 150, 30_000)
+  // Enough accepted that the load is in full swing; the count itself proves nothing.
+  await eventually(() => answered200.length >= 60, 30_000)
   const acceptedBeforeSignal = answered200.length
   gateway.child.kill('SIGTERM')
   // A bound on the load, should the gateway keep answering.

@@ -10,7 +10,7 @@ import type { Envelope } from '../../src/ingest/envelope.ts'
 import type { JobStatus } from '../../src/job-status.ts'
 import { QUEUE } from '../../src/queues.ts'
 import { startWorkers } from '../../workers/start.ts'
-import { adobeSignedHeaders, buildTestApp, destination, eventually, fixture, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { adobeSignedHeaders, buildTestApp, destination, dgrJobEvents, eventually, fixture, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 import { queuesDrained } from '../workers/harness.ts'
 
 // Every seed provider, the whole way: POST → edge → events queue → worker →
@@ -81,13 +81,7 @@ t.test('end to end, per provider', async t => {
 
   t.test('DGR: running then succeeded for one job → succeeded, both forwarded', async t => {
     const jobId = `dgr-e2e-${randomUUID()}`
-    const batch = ['running', 'succeeded'].map(status => {
-      const event = fixture('adobe-io-events/dgr-single.json')
-      event.eventid = randomUUID()
-      event.recipientclientid = CLIENT_ID
-      event.data.value = { ...event.data.value, job_id: jobId, status }
-      return event
-    })
+    const batch = dgrJobEvents(jobId, ['running', 'succeeded'], CLIENT_ID)
     t.equal((await post('adobe', batch, signed)).statusCode, 200)
     const status = await statusWithHistory(jobId, 2)
     t.equal(status.status, 'succeeded')
