@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { SigningKeys } from './peers.ts'
+import { fixture, lightroomEvent } from '../test/helpers/fixtures.ts'
+import { adobeSignatureHeaders, type SigningKeys } from '../test/helpers/signing.ts'
 
 /** One request the load generator sends: the exact bytes and Adobe's headers. */
 export interface SignedDelivery {
@@ -11,15 +11,13 @@ export interface SignedDelivery {
   eventIds: string[]
 }
 
-const fixture = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../test/fixtures/adobe-io-events/${name}`, import.meta.url), 'utf8'))
-
-const lightroom = fixture('lightroom-job-status.json') as Record<string, unknown>
-const dgr = (fixture('dgr-batch.json') as Record<string, unknown>[])[0]!
+/** Every single event reports on the seed's job: one job status key, as before. */
+const LIGHTROOM_JOB_ID: string = fixture('adobe-io-events/lightroom-job-status.json').event.body.jobId
+const dgr = fixture<Record<string, unknown>[]>('adobe-io-events/dgr-batch.json')[0]!
 
 /** A Lightroom job-status event (legacy I/O Events envelope) with its own event id. */
 export function singleEvent (eventId: string): unknown {
-  return { ...lightroom, event_id: eventId }
+  return lightroomEvent(eventId, { jobId: LIGHTROOM_JOB_ID })
 }
 
 /** A Dynamic Graphics Render CloudEvent (the batched shape) with its own event id. */
@@ -83,13 +81,7 @@ export async function signedDeliveries (keys: SigningKeys, opts: { count: number
   const [other] = await signAll(keys.key2.privatePem, ['not this body'])
   return bodies.map((body, i) => ({
     body: Buffer.from(body),
-    headers: {
-      'content-type': 'application/json',
-      'x-adobe-public-key1-path': keys.key1.path,
-      'x-adobe-public-key2-path': keys.key2.path,
-      'x-adobe-digital-signature-1': signatures[i]!,
-      'x-adobe-digital-signature-2': other!
-    },
+    headers: { 'content-type': 'application/json', ...adobeSignatureHeaders(keys, signatures[i]!, other!) },
     eventIds: ids[i]!.map(id => `${opts.sourceName}/${id}`)
   }))
 }

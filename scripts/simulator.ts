@@ -1,9 +1,9 @@
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
-import { once } from 'node:events'
+import { createHmac, createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { fixture } from '../test/helpers/fixtures.ts'
+import { serveKeys as serveSigningKeys, type KeyServer } from '../test/helpers/peers.ts'
+import { adobeSignatureHeaders, rsaSignature, signingKey, type SigningKeys } from '../test/helpers/signing.ts'
 
 /** What the simulator can send, and the source kind each one belongs to. */
 export const SAMPLE_KINDS = {
@@ -26,9 +26,6 @@ export function defaultSourceName (kind: SampleKind): string {
   const sourceKind = SAMPLE_KINDS[kind]
   return sourceKind === 'pdf-services' ? 'pdf' : sourceKind === 'learning-manager' ? 'alm' : 'adobe'
 }
-
-const fixtures = new URL('../test/fixtures/', import.meta.url)
-const fixture = (path: string): any => JSON.parse(readFileSync(new URL(path, fixtures), 'utf8'))
 
 export interface SampleOptions {
   status: SampleStatus
@@ -62,7 +59,7 @@ export function sampleBodies (kind: SampleKind, opts: SampleOptions): unknown[] 
       return asDelivery(many(i => inDesignEvent(jobId, i === batch - 1 ? final : steps[i % steps.length]!, opts.clientId)))
     }
     case 'cc-asset':
-      return asDelivery(many(() => ({ ...fixture('adobe-io-events/cc-asset-created-xdm.json'), '@id': randomUUID(), 'activitystreams:published': new Date().toISOString() })))
+      return asDelivery(many(() => ({ ...fixture<Record<string, unknown>>('adobe-io-events/cc-asset-created-xdm.json'), '@id': randomUUID(), 'activitystreams:published': new Date().toISOString() })))
     case 'pdf-services':
       return many(() => {
         const body = fixture(status === 'failed' ? 'pdf-services/failed.json' : 'pdf-services/done.json')
@@ -116,16 +113,14 @@ function withRecipient (event: Record<string, unknown>, clientId: string | undef
 }
 
 /** The simulator's own pair of Adobe-style signing keys, kept on disk so a gateway's key cache stays valid across runs. */
-export interface SimulatorKeys {
-  pairs: { path: string, privateKey: KeyObject, publicPem: string }[]
-}
+export type SimulatorKeys = SigningKeys
 
 export const KEY_PATHS = ['/simulator/keys/pub-key-sim-1.pem', '/simulator/keys/pub-key-sim-2.pem'] as const
 
 /** Loads the keys from `dir`, generating them (RSA 2048) on first use. */
 export function simulatorKeys (dir: string): SimulatorKeys {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const pairs = KEY_PATHS.map((path, i) => {
+  const [key1, key2] = KEY_PATHS.map((path, i) => {
     const file = join(dir, `simulator-key-${i + 1}.pem`)
     let pem: string
     try {
@@ -141,26 +136,17 @@ export function simulatorKeys (dir: string): SimulatorKeys {
         pem = readFileSync(file, 'utf8')
       }
     }
-    const privateKey = createPrivateKey(pem)
-    return { path, privateKey, publicPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString() }
+    return signingKey(path, createPrivateKey(pem))
   })
-  return { pairs }
+  return { key1: key1!, key2: key2! }
 }
 
 /**
  * A local stand-in for static.adobeioevents.com serving the simulator's public
  * keys; the gateway trusts it once ADOBE_PUBLIC_KEY_BASE_URL is its URL.
  */
-export async function serveKeys (keys: SimulatorKeys, port: number, host = '127.0.0.1'): Promise<{ server: Server, url: string }> {
-  const byPath = new Map(keys.pairs.map(p => [p.path, p.publicPem]))
-  const server = createServer((req, res) => {
-    const pem = req.method === 'GET' ? byPath.get(req.url ?? '') : undefined
-    if (pem === undefined) { res.writeHead(404).end('not found'); return }
-    res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(pem)
-  })
-  server.listen(port, host)
-  await once(server, 'listening')
-  return { server, url: `http://${host}:${(server.address() as AddressInfo).port}` }
+export function serveKeys (keys: SimulatorKeys, port: number, host = '127.0.0.1'): Promise<KeyServer> {
+  return serveSigningKeys(keys, { port, host })
 }
 
 /** How a request proves itself to the gateway. */
@@ -176,13 +162,8 @@ export type Credentials =
 export function authHeaders (raw: string, credentials: Credentials): Record<string, string> {
   switch (credentials.type) {
     case 'adobe-signature': {
-      const [one, two] = credentials.keys.pairs
-      return {
-        'x-adobe-digital-signature-1': sign('RSA-SHA256', Buffer.from(raw), one!.privateKey).toString('base64'),
-        'x-adobe-digital-signature-2': sign('RSA-SHA256', Buffer.from(raw), two!.privateKey).toString('base64'),
-        'x-adobe-public-key1-path': one!.path,
-        'x-adobe-public-key2-path': two!.path
-      }
+      const { keys } = credentials
+      return adobeSignatureHeaders(keys, rsaSignature(raw, keys.key1.privateKey), rsaSignature(raw, keys.key2.privateKey))
     }
     case 'adobe-hmac':
       return { 'x-adobe-signature': createHmac('sha256', credentials.clientSecret).update(raw).digest('base64') }

@@ -5,8 +5,7 @@ import t from 'tap'
 import { adminAccess, buildAdminApp } from '../src/admin.ts'
 import { ConfigError } from '../src/config.ts'
 import { QUEUE } from '../src/queues.ts'
-import { REDIS_URL, eventually, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
-import { ADMIN, basic } from './ops/support.ts'
+import { ADMIN, basic, eventually, jobsCompleted, REDIS_URL, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
 
 const sources = [{ name: 'adobe', kind: 'adobe-io-events' as const, verify: 'signature' as const }]
 const withAdmin = (prefix: string, env: Record<string, string> = {}) =>
@@ -99,6 +98,6 @@ t.test('a failed (dead letter) job is retried from Bull Board', async t => {
   fail = false
   const retried = await app.inject({ method: 'PUT', url: '/admin/queues/api/queues/forward/job-1/retry', headers: { authorization: basic() } })
   t.equal(retried.statusCode, 204, retried.body)
-  await eventually(async () => (await queue.getJobState('job-1')) === 'completed')
+  await jobsCompleted(queue, ['job-1'])
   t.pass('the retried job completed')
 })

@@ -1,14 +1,12 @@
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startGateway, type RunningGateway } from '../src/gateway.ts'
-import { adobeSignedHeaders, captureLog, eventually, keyServer, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
-import { ADMIN, basic, lightroomBody, sample } from './ops/support.ts'
+import { ADMIN, adobeSignedHeaders, basic, captureLog, eventually, keyServer, lightroomBody, sample, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
 
-type Tap = { teardown (fn: () => unknown): void }
 const sources = [{ name: 'adobe', kind: 'adobe-io-events' as const, verify: 'signature' as const }]
 const portOf = (app: RunningGateway['app']) => (app.server.address() as AddressInfo).port
 
-async function start (t: Tap, env: Record<string, string>) {
+async function start (t: Test, env: Record<string, string>) {
   const prefix = uniquePrefix()
   testRedis(t, prefix)
   const log = captureLog('info')
@@ -23,9 +21,7 @@ async function start (t: Tap, env: Record<string, string>) {
 t.test('without admin credentials the admin port stays closed, with a warning, and the public port serves', async t => {
   const { running, log, publicUrl } = await start(t, {})
   t.equal(running.admin, undefined, 'no admin app')
-  const warning = log.lines.find(l => l.level === 40 && String(l.msg).startsWith('admin port not opened'))
-  t.ok(warning, 'a warning says the admin port is not opened')
-  t.match(warning?.msg, /ADMIN_USER and ADMIN_PASSWORD are not set/, 'and why')
+  t.ok(log.lines.some(l => l.level === 40 && l.adminPort !== undefined), 'a warning names the admin port that is not opened')
   t.equal((await fetch(`${publicUrl}/healthz`)).status, 200)
 })
 

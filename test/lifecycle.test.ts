@@ -2,8 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { uniquePrefix } from './helpers/index.ts'
-import { wipe } from './workers/harness.ts'
+import { uniquePrefix, wipe } from './helpers/index.ts'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 

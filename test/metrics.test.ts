@@ -2,17 +2,14 @@ import { Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { pino } from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildAdminApp, type AdminDeps } from '../src/admin.ts'
 import { GatewayMetrics } from '../src/metrics.ts'
 import { QUEUE } from '../src/queues.ts'
-import { REDIS_URL, adobeSignedHeaders, buildTestApp, eventually, keyServer, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
-import { ADMIN, basic, lightroomBody, sample } from './ops/support.ts'
-
-type Tap = { teardown (fn: () => unknown): void }
+import { ADMIN, adobeSignedHeaders, basic, buildTestApp, eventually, keyServer, lightroomBody, REDIS_URL, sample, testConfig, testRedis, uniquePrefix } from './helpers/index.ts'
 
 /** The public app and the admin app sharing one metrics registry, as startGateway wires them. */
-async function gatewayPair (t: Tap, env: Record<string, string> = {}, adminDeps: AdminDeps = {}) {
+async function gatewayPair (t: Test, env: Record<string, string> = {}, adminDeps: AdminDeps = {}) {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
   const keys = await keyServer(t)

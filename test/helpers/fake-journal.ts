@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 
-type Tap = { teardown (fn: () => unknown): void }
+import type { Test } from 'tap'
 
 /** One request the fake journal answered (or is answering). */
 export interface JournalRequest {
@@ -34,7 +34,7 @@ interface Fault { status: number, headers: Record<string, string>, times: number
  * host are injectable; every journal request is recorded, with how many others
  * were in flight at the time.
  */
-export async function fakeJournal (t: Tap, opts: { pageSize?: number, retryAfterSeconds?: number | null } = {}) {
+export async function fakeJournal (t: Test, opts: { pageSize?: number, retryAfterSeconds?: number | null } = {}) {
   const pageSize = opts.pageSize ?? 10
   const journalPath = `/events/organizations/1234/integrations/5678/${randomBytes(8).toString('hex')}`
   const entries: { position: string, event: unknown, at: number }[] = []

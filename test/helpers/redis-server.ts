@@ -4,8 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-
-type Tap = { teardown (fn: () => unknown): void }
+import type { Test } from 'tap'
 
 async function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -22,7 +21,7 @@ async function freePort (): Promise<number> {
  * A private redis-server on a free port, for tests that must stop, kill or
  * fill Redis without touching the shared one. Stopped and its dir removed at teardown.
  */
-export async function privateRedis (t: Tap, args: string[] = []) {
+export async function privateRedis (t: Test, args: string[] = []) {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'aeg-redis-'))
   let child: ChildProcess | undefined
@@ -63,7 +62,7 @@ export async function privateRedis (t: Tap, args: string[] = []) {
  * create`. Resolves once every node reports cluster_state:ok. Stopped and its
  * dir removed at teardown.
  */
-export async function privateRedisCluster (t: Tap, size = 3) {
+export async function privateRedisCluster (t: Test, size = 3) {
   const dir = mkdtempSync(join(tmpdir(), 'aeg-cluster-'))
   const ports: number[] = []
   const busPorts: number[] = []

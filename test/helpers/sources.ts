@@ -5,9 +5,9 @@ import { buildEnvelope, type Delivery, type Envelope } from '../../src/ingest/en
 import { QUEUE } from '../../src/queues.ts'
 import { sourceKind, type Source } from '../../src/sources/index.ts'
 import { PublicKeyCache } from '../../src/verify/public-keys.ts'
-import { testConfig, testRedis } from './index.ts'
-
-type Tap = { teardown (fn: () => unknown): void }
+import type { Test } from 'tap'
+import { testConfig } from './app.ts'
+import { testRedis } from './redis.ts'
 
 /** A source built from one config entry the way the app builds it (defaults filled in). */
 export function makeSource (config: SourceConfig, publicKeyBaseUrl = 'http://127.0.0.1:9'): Source {
@@ -28,7 +28,7 @@ export function normalize (source: Source, body: unknown, headers: Record<string
  * The `events` queue under a test prefix, read the way a worker would see it:
  * `envelopes()` lists the queued envelopes, oldest first.
  */
-export function eventsQueue (t: Tap, prefix: string) {
+export function eventsQueue (t: Test, prefix: string) {
   const connection = testRedis(t, prefix)
   const queue = new Queue(QUEUE.events, { connection, prefix })
   t.teardown(() => queue.close())

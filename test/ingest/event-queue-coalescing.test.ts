@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { GatewayError } from '../../src/errors.ts'
 import type { Envelope } from '../../src/ingest/envelope.ts'
 import { EventQueue } from '../../src/ingest/event-queue.ts'
 import { jobIdFor } from '../../src/queues.ts'
 import { createEdgeRedis } from '../../src/redis.ts'
 import { Redis } from 'ioredis'
-import { REDIS_URL, eventually, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { privateRedis } from '../helpers/redis-server.ts'
+import { eventually, privateRedis, REDIS_URL, testRedis, uniquePrefix } from '../helpers/index.ts'
 
 // The edge coalesces the deliveries of one event-loop turn into one MULTI.
 // These tests start many deliveries in the same turn and check that each one
@@ -29,7 +28,7 @@ function envelope (key: string): Envelope {
   }
 }
 
-async function setup (t: { teardown (fn: () => unknown): void }) {
+async function setup (t: Test) {
   const prefix = uniquePrefix()
   const check = testRedis(t, prefix)
   const connection = createEdgeRedis(REDIS_URL)
@@ -102,25 +101,18 @@ t.test('a stalled Redis: every delivery answered 503 in time, the backlog bounde
   await queue.add('bench', [envelope('warm-up')])
 
   await admin.call('CLIENT', 'PAUSE', '1500', 'ALL')
-  const started = Date.now()
-  const outcomes = await Promise.all(Array.from({ length: 4000 }, (_, i) => {
-    const t0 = Date.now()
-    return queue.add('bench', [envelope(`stalled-${i}`)]).then(() => ({ ok: true, ms: Date.now() - t0 }), () => ({ ok: false, ms: Date.now() - t0 }))
-  }))
+  // Were the ack budget not enforced, these would all succeed once the pause ends.
+  const outcomes = await Promise.all(Array.from({ length: 4000 }, (_, i) =>
+    queue.add('bench', [envelope(`stalled-${i}`)]).then(() => ({ ok: true, cause: '' }), (err: Error) => ({ ok: false, cause: (err.cause as Error | undefined)?.message ?? '' }))))
   t.equal(outcomes.filter(o => o.ok).length, 0, 'nothing acknowledged while Redis does not answer')
-  const slowest = Math.max(...outcomes.map(o => o.ms))
-  t.ok(slowest < 1000, `each answered within its ack budget (slowest ${slowest} ms)`)
-  const immediate = outcomes.filter(o => o.ms < 100).length
-  t.ok(immediate > 0, `past the backlog cap deliveries are refused at once (${immediate} of 4000)`)
-  t.comment(`stalled: 4000 deliveries answered 503 in ${Date.now() - started} ms, ${immediate} refused at once by the backlog cap`)
+  const refusedByCap = outcomes.filter(o => o.cause.startsWith('enqueue backlog is full')).length
+  // The backlog holds at most 2000 waiting jobs (plus one transaction in flight): the rest is refused without waiting.
+  t.ok(refusedByCap >= 4000 - 2000 - 200, `past the backlog cap deliveries are refused (${refusedByCap} of 4000)`)
 
-  // Once Redis answers again, a new delivery goes through promptly: the groups
-  // of deliveries already answered are dropped, not written first.
-  await eventually(async () => {
-    const t0 = Date.now()
-    const ok = await queue.add('bench', [envelope(`after-${t0}`)]).then(() => true, () => false)
-    return ok && Date.now() - t0 < 300
-  }, 5000, 50)
+  // Once Redis answers again, a new delivery goes through within its 300 ms
+  // budget: the groups of deliveries already answered are dropped, not written
+  // first (were they written first, it would time out behind them).
+  await eventually(() => queue.add('bench', [envelope(`after-${randomUUID()}`)]).then(() => true, () => false), 10_000, 50)
   const keys = await admin.keys(`${prefix}:events:*`)
   const jobs = keys.filter(k => /:events:[A-Za-z0-9_-]{32}$/.test(k)).length
   t.ok(jobs <= 1 + 2 * 200 + 10, `at most the in-flight transaction of answered deliveries landed (${jobs} jobs)`)

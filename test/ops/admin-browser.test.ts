@@ -8,8 +8,7 @@ import { chromium, type BrowserContext } from 'playwright-core'
 import t from 'tap'
 import { QUEUE } from '../../src/queues.ts'
 import { startGateway } from '../../src/gateway.ts'
-import { REDIS_URL, adobeSignedHeaders, captureLog, eventually, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { ADMIN, ROOT, lightroomBody } from './support.ts'
+import { ADMIN, adobeSignedHeaders, captureLog, eventually, keyServer, lightroomBody, REDIS_URL, ROOT, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const SCREENSHOT = join(ROOT, 'docs', 'bull-board.png')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { REDIS_URL, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { ADMIN, basic, listeningPort, spawnRole } from './support.ts'
+import { ADMIN, basic, listeningPort, spawnRole } from '../helpers/index.ts'
 
 /** `npm start` (src/bin/all-in-one.ts) tells a developer where Bull Board is, and never prints the password. */
 

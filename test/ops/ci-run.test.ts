@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { ROOT } from './support.ts'
+import { ROOT } from '../helpers/index.ts'
 
 /**
  * `.ci/run`'s bookkeeping, with the script sourced (functions only) and fake

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { parse } from 'yaml'
 import { REDIS_URL, eventually, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { ROOT, listeningPort, spawnRole, type RoleProcess } from './support.ts'
+import { ROOT, listeningPort, spawnRole, type RoleProcess } from '../helpers/index.ts'
 
 /**
  * The `docker compose up` path without Docker: the gateway and a worker start

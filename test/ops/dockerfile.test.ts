@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { ROOT } from './support.ts'
+import { ROOT } from '../helpers/index.ts'
 
 /**
  * No image registry is reachable here, so the image is not built; this reads

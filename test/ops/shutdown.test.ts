@@ -1,11 +1,10 @@
 import t from 'tap'
 import { QUEUE, jobIdFor } from '../../src/queues.ts'
-import { REDIS_URL, adobeSignedHeaders, eventually, keyServer, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { ADMIN, lightroomBody, listeningPort, spawnRole } from './support.ts'
+import { ADMIN, adobeSignedHeaders, eventually, keyServer, lightroomBody, listeningPort, REDIS_URL, spawnRole, testRedis, uniquePrefix } from '../helpers/index.ts'
 
 const SHUTDOWN_TIMEOUT_MS = 5000
 
-t.test('SIGTERM under load: every request answered 200 is queued, and the gateway exits 0 in time', async t => {
+t.test('SIGTERM under load: every request answered 200 is queued, and the gateway exits 0 within its shutdown budget', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
   const keys = await keyServer(t)
@@ -52,20 +51,19 @@ t.test('SIGTERM under load: every request answered 200 is queued, and the gatewa
   }
   const senders = Array.from({ length: 24 }, (_, n) => sender(n))
 
-  await eventually(() => answered200.length >= 150, 30_000)
-  const signalledAt = Date.now()
+  // Enough accepted that the load is in full swing; the count itself proves nothing.
+  await eventually(() => answered200.length >= 60, 30_000)
   const acceptedBeforeSignal = answered200.length
   gateway.child.kill('SIGTERM')
   // A bound on the load, should the gateway keep answering.
   stopAt = sent + 2000
   const code = await gateway.exited
-  const exitMs = Date.now() - signalledAt
   await Promise.all(senders)
 
-  t.equal(code, 0, `exit code 0 (stderr: ${gateway.stderr()})`)
-  t.ok(exitMs < SHUTDOWN_TIMEOUT_MS, `exited ${exitMs} ms after SIGTERM, within the ${SHUTDOWN_TIMEOUT_MS} ms budget`)
-  t.ok(gateway.lines.some(l => l.msg === 'shutting down' && l.signal === 'SIGTERM'), 'logged the signal')
-  t.ok(gateway.lines.some(l => l.msg === 'stopped'), 'logged the end of the shutdown')
+  // close-with-grace exits 1 when the shutdown budget runs out before the close
+  // finished, 0 only when it finished: exit 0 is "within the budget".
+  t.equal(code, 0, `exit code 0: closed within the ${SHUTDOWN_TIMEOUT_MS} ms budget (stderr: ${gateway.stderr()})`)
+  t.ok(gateway.lines.some(l => l.signal === 'SIGTERM'), 'logged the signal it stopped on')
   t.ok(otherAnswers.size > 0, `the load was still running when the gateway stopped: ${JSON.stringify(Object.fromEntries(otherAnswers))}`)
   t.ok(answered200.length >= acceptedBeforeSignal, `${answered200.length} requests answered 200 (${answered200.length - acceptedBeforeSignal} after SIGTERM)`)
   for (const status of otherAnswers.keys()) {

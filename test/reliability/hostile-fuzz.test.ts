@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { ACCEPTED_CONTENT_TYPES, MAX_JSON_DEPTH } from '../../src/plugins/webhooks.ts'
-import { buildTestApp, captureLog, keyServer, testConfig, testRedis, uniquePrefix, type CapturedLog } from '../helpers/index.ts'
+import { buildTestApp, type CapturedLog, captureLog, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 import {
   SECRETS, SOURCE_NAMES, batchOf, collectGarbage, credentialHeaders, errorBodyProblem, hostileSources, prototypeSnapshot,
   rawExchange, validEvent, type AuthMode, type SourceName
@@ -164,7 +164,7 @@ async function fuzzApp (t: Test, log: CapturedLog, env: Record<string, string> =
   const prefix = uniquePrefix()
   testRedis(t, prefix)
   const keys = await keyServer(t)
-  const config = testConfig({ sources: hostileSources() } as never, {
+  const config = testConfig({ sources: hostileSources() }, {
     QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url, BODY_LIMIT: String(BODY_LIMIT), ...env
   })
   return await buildTestApp(t, config, { logger: log.logger })

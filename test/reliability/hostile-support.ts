@@ -2,8 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto'
 import { connect } from 'node:net'
 import { runInNewContext } from 'node:vm'
 import { setFlagsFromString } from 'node:v8'
-import { adobeHmacHeaders, adobeSignedHeaders } from '../helpers/index.ts'
-import { fixture } from '../helpers/fixtures.ts'
+import { adobeHmacHeaders, adobeSignedHeaders, fixture, type TestFileConfig } from '../helpers/index.ts'
 
 /** One secret per source kind, so a scan of the logs can look for each. */
 export const SECRETS = {
@@ -24,7 +23,7 @@ export type SourceName = 'lr' | 'pdf' | 'alm' | 'almh'
 export const SOURCE_NAMES: SourceName[] = ['lr', 'pdf', 'alm', 'almh']
 
 /** One source of each kind and auth type, with the secrets above. */
-export function hostileSources () {
+export function hostileSources (): TestFileConfig['sources'] {
   return [
     { name: 'lr', kind: 'adobe-io-events', clientId: CLIENT_ID, clientSecret: SECRETS.lrClientSecret, verify: 'signature' },
     { name: 'pdf', kind: 'pdf-services', auth: { type: 'header', header: 'x-callback-token', value: SECRETS.pdfToken } },

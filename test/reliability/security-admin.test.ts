@@ -27,7 +27,7 @@ function adminRoutes (app: FastifyInstance): { method: string, url: string }[] {
 t.test('admin port: every route but the probes refuses anonymous, wrong and malformed credentials', async t => {
   const prefix = uniquePrefix()
   testRedis(t, prefix)
-  const config = testConfig({ sources: [{ name: 'a', kind: 'adobe-io-events', verify: 'none' }] } as never,
+  const config = testConfig({ sources: [{ name: 'a', kind: 'adobe-io-events', verify: 'none' }] },
     { QUEUE_PREFIX: prefix, ADMIN_USER: USER, ADMIN_PASSWORD: SECRETS.adminPassword })
   const app = await buildAdminApp(config, { logger: pino({ level: 'silent' }), watchJobs: false })
   t.teardown(() => app.close())
@@ -87,7 +87,7 @@ t.test('admin port: every route but the probes refuses anonymous, wrong and malf
 t.test('the public port serves no admin route', async t => {
   const prefix = uniquePrefix()
   testRedis(t, prefix)
-  const config = testConfig({ sources: [{ name: 'a', kind: 'adobe-io-events', verify: 'none' }] } as never, { QUEUE_PREFIX: prefix })
+  const config = testConfig({ sources: [{ name: 'a', kind: 'adobe-io-events', verify: 'none' }] }, { QUEUE_PREFIX: prefix })
   const app = await buildTestApp(t, config)
   for (const url of ['/metrics', '/admin/queues', '/admin/queues/api/queues', '/admin/queues/static/app.js']) {
     const res = await app.inject({ url, headers: { authorization: basicAuth(USER, SECRETS.adminPassword) } })

@@ -3,9 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { REDIS_URL, eventually, httpServer, keyServer, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { fixture } from '../helpers/fixtures.ts'
-import { listeningPort, spawnRole } from '../ops/support.ts'
+import { eventually, fixture, httpServer, keyServer, listeningPort, REDIS_URL, spawnRole, testRedis, uniquePrefix, workersReady } from '../helpers/index.ts'
 import { CLIENT_ID, SECRETS, basicAuth, credentialHeaders, hostileSources, rawExchange, validEvent, type AuthMode, type SourceName } from './hostile-support.ts'
 
 /**
@@ -74,7 +72,7 @@ t.test('no secret, signature, token or basic-auth credential reaches any log lin
   const worker = spawnRole(t, 'src/bin/worker.ts', env)
   const port = await listeningPort(gateway, 'gateway')
   const adminPort = await listeningPort(gateway, 'admin')
-  await worker.waitForLog(l => l.msg === 'workers started')
+  await worker.waitForLog(workersReady)
 
   const post = async (source: string, body: Buffer, headers: Record<string, string>) => {
     for (const [name, value] of Object.entries(headers)) {
@@ -155,7 +153,7 @@ t.test('no secret, signature, token or basic-auth credential reaches any log lin
   await eventually(() => bearerSeen.length > 0, 20_000)
   t.equal(tokenRequests, 1, 'one OAuth token requested')
   t.same(bearerSeen, [`Bearer ${SECRETS.accessToken}`], 'the status URL was fetched with the bearer token')
-  await worker.waitForLog(l => l.msg === 'output' && String(l.url).endsWith('/out.pdf'))
+  await worker.waitForLog(l => l.outcome !== undefined && String(l.url).endsWith('/out.pdf'))
   remember('bearer header', `Bearer ${SECRETS.accessToken}`)
 
   // Stop both so every line is flushed, then scan.

@@ -1,70 +1,26 @@
-import { createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
-import { fixture } from '../helpers/fixtures.ts'
-import { REDIS_URL, adobeHmacHeaders, adobeSignedHeaders, eventually, httpServer, keyServer } from '../helpers/index.ts'
-import { ADMIN, listeningPort, spawnRole, type RoleProcess } from '../ops/support.ts'
-
-type Tap = { teardown (fn: () => unknown): void, comment (...args: unknown[]): void }
+import type { Test } from 'tap'
+import { ADMIN, adobeHmacHeaders, adobeSignedHeaders, destination as helperDestination, eventually, keyServer, lightroomBody, listeningPort, REDIS_URL, type RoleProcess, spawnRole, workersReady } from '../helpers/index.ts'
 
 export const CLIENT_ID = 'reliability-client'
 export const CLIENT_SECRET = 'reliability-client-secret'
 export const FORWARD_SECRET = 'reliability-forward-secret'
 
-/**
- * A destination that records every forward it receives by `webhook-id` and
- * checks its Standard Webhooks signature. `pending` holds the ids whose POST
- * arrived and is not answered yet (the window a worker crash can fall into).
- */
-export async function destination (t: Tap, opts: { delayMs?: number, holdAt?: number[] } = {}) {
-  const delayMs = opts.delayMs ?? 0
-  const posts = new Map<string, number>()
-  const pending = new Set<string>()
-  /** The ids of POSTs that were held unanswered (`holdAt`: 1-based ordinals of POSTs received). */
-  const held: string[] = []
-  let total = 0
-  let badSignatures = 0
-  const srv = await httpServer(t, (req, res, body) => {
-    const id = String(req.headers['webhook-id'])
-    const expected = `v1,${createHmac('sha256', FORWARD_SECRET).update(`${id}.${req.headers['webhook-timestamp']}.${body.toString()}`).digest('base64')}`
-    if (req.headers['webhook-signature'] !== expected) badSignatures++
-    total++
-    posts.set(id, (posts.get(id) ?? 0) + 1)
-    pending.add(id)
-    if (opts.holdAt?.includes(total)) {
-      // Never answered: the worker that sent it is to die waiting.
-      held.push(id)
-      return
-    }
-    const answer = () => { pending.delete(id); if (!res.destroyed) res.writeHead(204).end() }
-    if (delayMs > 0) setTimeout(answer, delayMs)
-    else answer()
+/** The forwarding destination of the stack: every request recorded by `webhook-id`, its signature checked. */
+export const destination = (t: Test, opts: { delayMs?: number, holdAt?: number[] } = {}) =>
+  helperDestination(t, {
+    secret: FORWARD_SECRET,
+    record: false,
+    // `holdAt`: 1-based ordinals of POSTs never answered (the worker that sent each is to die waiting).
+    respond: n => opts.holdAt?.includes(n) === true ? 'hang' : { status: 204, delayMs: opts.delayMs ?? 0 }
   })
-  return {
-    ...srv,
-    posts,
-    pending,
-    held,
-    get total () { return total },
-    get badSignatures () { return badSignatures },
-    /** Forwards beyond the first for each id. */
-    get repeats () { return total - posts.size }
-  }
-}
 
 /** A Lightroom job-status event (the seed) addressed to our client, without output links. */
-export function eventBody (eventId: string, jobId = `job-${eventId}`): string {
-  const event = fixture('adobe-io-events/lightroom-job-status.json')
-  event.event_id = eventId
-  event.event.body.jobId = jobId
-  event.event.body.outputs = [{ input: 'input.dng', status: 'succeeded' }]
-  delete event.event.body._links
-  event.recipient_client_id = CLIENT_ID
-  return JSON.stringify(event)
-}
+export const eventBody = (eventId: string, jobId = `job-${eventId}`): string => lightroomBody(eventId, { jobId, clientId: CLIENT_ID, bare: true })
 
 export type Signing = 'rsa' | 'hmac'
 export const signedHeaders = (body: string, signing: Signing): Record<string, string> =>
@@ -119,7 +75,7 @@ export interface Stack {
  * one source `lightroom` (digital signatures, and the legacy HMAC since the
  * client secret is set) and one destination taking every event.
  */
-export async function startStack (t: Tap, opts: { prefix: string, redisUrl?: string, destinationUrl: string, workers?: number, env?: Record<string, string> }): Promise<Stack> {
+export async function startStack (t: Test, opts: { prefix: string, redisUrl?: string, destinationUrl: string, workers?: number, env?: Record<string, string> }): Promise<Stack> {
   const keys = await keyServer(t)
   const dir = await mkdtemp(join(tmpdir(), 'aeg-reliability-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -150,7 +106,7 @@ export async function startStack (t: Tap, opts: { prefix: string, redisUrl?: str
   const startWorker = async (extraEnv: Record<string, string> = {}) => {
     const worker = spawnRole(t, 'src/bin/worker.ts', { ...env, ...extraEnv })
     workers.push(worker)
-    await worker.waitForLog(l => l.msg === 'workers started', 30_000)
+    await worker.waitForLog(workersReady, 30_000)
     return worker
   }
   const port = await listeningPort(gateway, 'gateway')
@@ -170,11 +126,6 @@ export function rssKiB (pid: number): number {
 export function cpuSeconds (pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-/** Redis `used_memory` in bytes. */
-export async function usedMemory (redis: Redis): Promise<number> {
-  return Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))![1])
 }
 
 export const MiB = (bytes: number) => (bytes / 1048576).toFixed(1)

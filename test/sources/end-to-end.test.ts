@@ -10,10 +10,8 @@ import type { Envelope } from '../../src/ingest/envelope.ts'
 import type { JobStatus } from '../../src/job-status.ts'
 import { QUEUE } from '../../src/queues.ts'
 import { startWorkers } from '../../workers/start.ts'
-import { standardWebhookSignature } from '../../workers/handlers/forward.ts'
-import { adobeSignedHeaders, buildTestApp, eventually, httpServer, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { adobeSignedHeaders, buildTestApp, destination, dgrJobEvents, eventually, fixture, keyServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
 import { queuesDrained } from '../workers/harness.ts'
-import { fixture } from '../helpers/fixtures.ts'
 
 // Every seed provider, the whole way: POST → edge → events queue → worker →
 // job status (GET /jobs/:jobId) and a signed forward to a local destination.
@@ -28,17 +26,10 @@ const sources: SourceConfig[] = [
   { name: 'alm', kind: 'learning-manager', auth: { type: 'basic', username: 'alm', password: 'alm-e2e-password' } }
 ]
 
-interface Forward { id: string, signatureOk: boolean, envelope: Envelope }
-
 t.test('end to end, per provider', async t => {
   const keys = await keyServer(t)
-  const forwards: Forward[] = []
-  const sink = await httpServer(t, (req, res, body) => {
-    const id = String(req.headers['webhook-id'])
-    const expected = standardWebhookSignature(SINK_SECRET, id, Number(req.headers['webhook-timestamp']), body.toString())
-    forwards.push({ id, signatureOk: req.headers['webhook-signature'] === expected, envelope: JSON.parse(body.toString()) })
-    res.writeHead(204).end()
-  })
+  const sink = await destination(t, { secret: SINK_SECRET })
+  const forwards = () => sink.received.map(r => ({ id: String(r.headers['webhook-id']), signatureOk: r.signed, envelope: JSON.parse(r.body) as Envelope }))
   const prefix = uniquePrefix()
   const outputsDir = mkdtempSync(join(tmpdir(), 'aeg-e2e-outputs-'))
   t.teardown(() => rmSync(outputsDir, { recursive: true, force: true }))
@@ -64,9 +55,9 @@ t.test('end to end, per provider', async t => {
     const res = await app.inject({ method: 'GET', url: `/jobs/${encodeURIComponent(jobId)}` })
     return res.statusCode === 200 ? res.json() : undefined
   }
-  const forwardedFor = (predicate: (e: Envelope) => boolean) => forwards.filter(f => predicate(f.envelope))
+  const forwardedFor = (predicate: (e: Envelope) => boolean) => forwards().filter(f => predicate(f.envelope))
   /** Waits for the first forward matching `predicate`. */
-  const forwardOf = async (predicate: (e: Envelope) => boolean): Promise<Forward> =>
+  const forwardOf = async (predicate: (e: Envelope) => boolean): Promise<ReturnType<typeof forwards>[number]> =>
     (await eventually(() => forwardedFor(predicate)[0]))!
   /** Waits until the job's status document has `n` history entries. */
   const statusWithHistory = async (jobId: string, n: number): Promise<JobStatus> =>
@@ -90,13 +81,7 @@ t.test('end to end, per provider', async t => {
 
   t.test('DGR: running then succeeded for one job → succeeded, both forwarded', async t => {
     const jobId = `dgr-e2e-${randomUUID()}`
-    const batch = ['running', 'succeeded'].map(status => {
-      const event = fixture('adobe-io-events/dgr-single.json')
-      event.eventid = randomUUID()
-      event.recipientclientid = CLIENT_ID
-      event.data.value = { ...event.data.value, job_id: jobId, status }
-      return event
-    })
+    const batch = dgrJobEvents(jobId, ['running', 'succeeded'], CLIENT_ID)
     t.equal((await post('adobe', batch, signed)).statusCode, 200)
     const status = await statusWithHistory(jobId, 2)
     t.equal(status.status, 'succeeded')

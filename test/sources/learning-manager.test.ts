@@ -2,8 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { SourceConfig } from '../../src/config.ts'
 import { learningManager } from '../../src/sources/learning-manager.ts'
-import { buildTestApp, testConfig, uniquePrefix } from '../helpers/index.ts'
-import { fixture } from '../helpers/fixtures.ts'
+import { buildTestApp, fixture, testConfig, uniquePrefix } from '../helpers/index.ts'
 import { eventsQueue, makeSource, normalize } from '../helpers/sources.ts'
 
 const basicSource: SourceConfig = { name: 'alm', kind: 'learning-manager', auth: { type: 'basic', username: 'alm', password: 'alm-password-1' } }

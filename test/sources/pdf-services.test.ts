@@ -1,8 +1,7 @@
 import t from 'tap'
 import type { SourceConfig } from '../../src/config.ts'
 import { pdfServices } from '../../src/sources/pdf-services.ts'
-import { buildTestApp, testConfig, uniquePrefix } from '../helpers/index.ts'
-import { fixture } from '../helpers/fixtures.ts'
+import { buildTestApp, fixture, testConfig, uniquePrefix } from '../helpers/index.ts'
 import { eventsQueue, makeSource, normalize } from '../helpers/sources.ts'
 
 const TOKEN = 'pdf-callback-token-0123456789'

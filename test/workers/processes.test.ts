@@ -1,20 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { GatewayFileConfig } from '../../src/config.ts'
 import { JobStatusStore } from '../../src/job-status.ts'
 import { QUEUE, jobIdFor } from '../../src/queues.ts'
 import { outputDirFor } from '../../workers/handlers/outputs.ts'
-import { eventually, httpServer, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
-import { REDIS_URL, wipe, destination, envelope, eventQueue, inspectQueue, lightroomEvent, tempDir } from './harness.ts'
+import { destination, eventually, httpServer, jobsCompleted, REDIS_URL, spawnRole, tempDir, testConfig, testRedis, uniquePrefix, wipe, workersReady } from '../helpers/index.ts'
+import { envelope, eventQueue, inspectQueue, lightroomEnvelope } from './harness.ts'
 
-type Tap = { teardown (fn: () => unknown): void }
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SECRET = 'whsec_' + randomBytes(24).toString('base64')
 const SOURCES: GatewayFileConfig['sources'] = [
   { name: 'lightroom', kind: 'adobe-io-events', verify: 'none' },
@@ -23,36 +19,16 @@ const SOURCES: GatewayFileConfig['sources'] = [
 
 /**
  * `npm run worker` as a child process: resolves once it logged that its
- * workers are ready; stopped (SIGTERM) at teardown if still running.
+ * workers are ready; killed at teardown if still running.
  */
-async function spawnWorker (t: Tap, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/worker.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', REDIS_URL, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const exited = once(child, 'exit')
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      await exited
-    }
-    if (env.QUEUE_PREFIX !== undefined) await wipe(env.QUEUE_PREFIX)
-  })
-  let out = ''
-  let err = ''
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString()
-      if (out.includes('"msg":"workers started"')) resolve()
-    })
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready: ${err}${out}`)))
-  })
-  return child
+async function spawnWorker (t: Test, env: Record<string, string>): Promise<ChildProcess> {
+  const worker = spawnRole(t, 'src/bin/worker.ts', { REDIS_URL, ...env })
+  if (env.QUEUE_PREFIX !== undefined) t.teardown(() => wipe(env.QUEUE_PREFIX!))
+  await worker.waitForLog(workersReady, 60_000)
+  return worker.child
 }
 
-async function configFile (t: Tap, file: Partial<GatewayFileConfig>): Promise<string> {
+async function configFile (t: Test, file: Partial<GatewayFileConfig>): Promise<string> {
   const path = join(await tempDir(t), 'gateway.config.json')
   await writeFile(path, JSON.stringify({ sources: SOURCES, ...file }))
   return path
@@ -61,7 +37,7 @@ async function configFile (t: Tap, file: Partial<GatewayFileConfig>): Promise<st
 t.test('two worker processes share 100 events: 100 statuses, exactly 100 forwards, no id twice', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
-  const dest = await destination(t, SECRET)
+  const dest = await destination(t, { secret: SECRET })
   const env = {
     QUEUE_PREFIX: prefix,
     WORKER_CONCURRENCY: '4',
@@ -71,7 +47,7 @@ t.test('two worker processes share 100 events: 100 statuses, exactly 100 forward
 
   const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
   const queue = await eventQueue(t, config)
-  const events = Array.from({ length: 100 }, (_, i) => lightroomEvent(`ev-${i}`, `job-${i}`, 'succeeded'))
+  const events = Array.from({ length: 100 }, (_, i) => lightroomEnvelope(`ev-${i}`, `job-${i}`, 'succeeded'))
   for (let i = 0; i < events.length; i += 20) await queue.add('lightroom', events.slice(i, i + 20))
 
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
@@ -92,7 +68,7 @@ t.test('SIGKILL mid-forward: recovered by another process after the stalled chec
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
   // The first POST never gets an answer: the worker dies while waiting for it.
-  const dest = await destination(t, SECRET, n => n === 1 ? 'hang' : 200)
+  const dest = await destination(t, { secret: SECRET, respond: n => n === 1 ? 'hang' : 200 })
   let downloads = 0
   const storage = await httpServer(t, (_req, res) => { downloads++; res.writeHead(200).end('%PDF-1.7 test') })
   const dir = await tempDir(t)
@@ -117,7 +93,8 @@ t.test('SIGKILL mid-forward: recovered by another process after the stalled chec
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
   const forwardId = jobIdFor(event.id, 'orders')
-  await eventually(async () => dest.received.length === 1 && await outputs.getJobState(jobIdFor(event.id, 'outputs')) === 'completed')
+  await dest.arrivals.reach(1)
+  await jobsCompleted(outputs, [jobIdFor(event.id, 'outputs')])
   t.equal(await forward.getJobState(forwardId), 'active')
   first.kill('SIGKILL')
   await once(first, 'exit')
@@ -138,7 +115,7 @@ t.test('SIGKILL mid-forward: recovered by another process after the stalled chec
 t.test('SIGKILL mid-download: the output is fetched again and written once, the forward is not repeated', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
-  const dest = await destination(t, SECRET)
+  const dest = await destination(t, { secret: SECRET })
   let downloads = 0
   // The first download hangs with half a body sent: the worker dies with a temp file open.
   const storage = await httpServer(t, (_req, res) => {

@@ -3,8 +3,8 @@ import t from 'tap'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { JobStatusStore } from '../../../src/job-status.ts'
 import { destinationMatches } from '../../../workers/handlers/events.ts'
-import { buildTestApp, edgeRedis, eventually, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
-import { destination, envelope, eventQueue, inspectQueue, lightroomEvent, startTestWorkers } from '../harness.ts'
+import { buildTestApp, destination, edgeRedis, eventually, jobsCompleted, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { envelope, eventQueue, inspectQueue, lightroomEnvelope, startTestWorkers } from '../harness.ts'
 
 const SECRET = 'a shared secret for tests'
 const SOURCES = [
@@ -14,8 +14,8 @@ const SOURCES = [
 ]
 
 t.test('destination matching by source, status and type; no match block = every event', async t => {
-  const done = lightroomEvent('e', 'j', 'succeeded')
-  const running = lightroomEvent('e2', 'j', 'running')
+  const done = lightroomEnvelope('e', 'j', 'succeeded')
+  const running = lightroomEnvelope('e2', 'j', 'running')
   t.ok(destinationMatches({ name: 'all', url: 'http://x', secret: SECRET }, 'lightroom', running))
   t.ok(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['lightroom'], status: ['succeeded'] } }, 'lightroom', done))
   t.notOk(destinationMatches({ name: 'd', url: 'http://x', secret: SECRET, match: { source: ['lightroom'], status: ['succeeded'] } }, 'lightroom', running))
@@ -29,9 +29,9 @@ t.test('destination matching by source, status and type; no match block = every 
 t.test('fan-out: status recorded, one forward per matching destination, nothing else', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
-  const finished = await destination(t, SECRET)
-  const everything = await destination(t, SECRET)
-  const pdfOnly = await destination(t, SECRET)
+  const finished = await destination(t, { secret: SECRET })
+  const everything = await destination(t, { secret: SECRET })
+  const pdfOnly = await destination(t, { secret: SECRET })
   const config = testConfig({
     sources: SOURCES,
     destinations: [
@@ -42,8 +42,8 @@ t.test('fan-out: status recorded, one forward per matching destination, nothing 
   }, { QUEUE_PREFIX: prefix })
   await startTestWorkers(t, config)
   const queue = await eventQueue(t, config)
-  await queue.add('lightroom', [lightroomEvent('a', 'job-a', 'running', '2026-01-01T00:00:01.000Z'), lightroomEvent('b', 'job-a', 'succeeded', '2026-01-01T00:00:02.000Z')])
-  await eventually(() => everything.received.length === 2 && finished.received.length === 1)
+  await queue.add('lightroom', [lightroomEnvelope('a', 'job-a', 'running', '2026-01-01T00:00:01.000Z'), lightroomEnvelope('b', 'job-a', 'succeeded', '2026-01-01T00:00:02.000Z')])
+  await Promise.all([everything.arrivals.reach(2), finished.arrivals.reach(1)])
   t.same(finished.ids(), ['lightroom/b'])
   t.same(everything.ids().sort(), ['lightroom/a', 'lightroom/b'])
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
@@ -59,14 +59,14 @@ t.test('fan-out: status recorded, one forward per matching destination, nothing 
 t.test('a redelivered events job repeats no step', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
-  const dest = await destination(t, SECRET)
+  const dest = await destination(t, { secret: SECRET })
   const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix })
   await startTestWorkers(t, config)
-  const event = lightroomEvent('r', 'job-r', 'succeeded')
+  const event = lightroomEnvelope('r', 'job-r', 'succeeded')
   await (await eventQueue(t, config)).add('lightroom', [event])
   const events = inspectQueue(t, config, QUEUE.events, redis)
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'd')) === 'completed')
+  await jobsCompleted(forward, [jobIdFor(event.id, 'd')])
   // The same envelope arrives again past the edge's dedup (e.g. after the window).
   await events.add('lightroom', event, { jobId: 'again' })
   await eventually(async () => await events.getJobState('again') === 'completed')
@@ -86,9 +86,9 @@ t.test('out of order: succeeded then running leaves the job succeeded; GET /jobs
   await startTestWorkers(t, config)
   const queue = await eventQueue(t, config)
   const store = new JobStatusStore(redis, prefix)
-  await queue.add('lightroom', [lightroomEvent('s', 'job-o', 'succeeded', '2026-01-01T00:00:05.000Z')])
+  await queue.add('lightroom', [lightroomEnvelope('s', 'job-o', 'succeeded', '2026-01-01T00:00:05.000Z')])
   await eventually(async () => (await store.get('job-o'))?.history.length === 1)
-  await queue.add('lightroom', [lightroomEvent('r', 'job-o', 'running', '2026-01-01T00:00:01.000Z')])
+  await queue.add('lightroom', [lightroomEnvelope('r', 'job-o', 'running', '2026-01-01T00:00:01.000Z')])
   await eventually(async () => (await store.get('job-o'))?.history.length === 2)
 
   // The edge connection fails fast (503) until it is up.
@@ -113,11 +113,11 @@ t.test('out of order: succeeded then running leaves the job succeeded; GET /jobs
 t.test('Learning Manager events are forwarded but never stored as job statuses', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
-  const dest = await destination(t, SECRET)
+  const dest = await destination(t, { secret: SECRET })
   const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET, match: { source: ['alm'] } }] }, { QUEUE_PREFIX: prefix })
   await startTestWorkers(t, config)
   const event = envelope('alm', 'learning-manager', { key: 'lm-1', type: 'com.adobe.learning-manager.COURSE_ENROLLMENT', jobId: 'not-a-job', data: { eventId: 'lm-1' } })
   await (await eventQueue(t, config)).add('alm', [event])
-  await eventually(() => dest.received.length === 1)
+  await dest.arrivals.reach(1)
   t.equal(await new JobStatusStore(redis, prefix).get('not-a-job'), undefined)
 })

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { forwardedKey, standardWebhookSignature } from '../../../workers/handlers/forward.ts'
-import { eventually, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
-import { destination, eventQueue, inspectQueue, lightroomEvent, startTestWorkers } from '../harness.ts'
+import { destination, eventually, httpServer, jobsCompleted, Latch, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { eventQueue, inspectQueue, lightroomEnvelope, startTestWorkers } from '../harness.ts'
 
 const SOURCES = [{ name: 'lightroom', kind: 'adobe-io-events' as const, verify: 'none' as const }]
 const WHSEC = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
@@ -23,7 +23,7 @@ async function forwardOne (t: Parameters<typeof testRedis>[0], url: string, n: n
   const redis = testRedis(t, prefix)
   const config = configFor(prefix, url, WHSEC, env, timeoutMs)
   await startTestWorkers(t, config)
-  const event = lightroomEvent(`e-${n}`, `job-${n}`, 'succeeded')
+  const event = lightroomEnvelope(`e-${n}`, `job-${n}`, 'succeeded')
   await (await eventQueue(t, config)).add('lightroom', [event])
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   const jobId = jobIdFor(event.id, 'orders')
@@ -46,12 +46,12 @@ for (const secret of [WHSEC, 'a plain shared secret']) {
   t.test(`posts the envelope signed (${secret.startsWith('whsec_') ? 'whsec_' : 'plain'} secret)`, async t => {
     const prefix = uniquePrefix()
     const redis = testRedis(t, prefix)
-    const dest = await destination(t, secret)
+    const dest = await destination(t, { secret })
     const config = configFor(prefix, `${dest.url}/hooks`, secret)
     await startTestWorkers(t, config)
-    const event = lightroomEvent('e-1', 'job-1', 'succeeded')
+    const event = lightroomEnvelope('e-1', 'job-1', 'succeeded')
     await (await eventQueue(t, config)).add('lightroom', [event])
-    await eventually(() => dest.received.length === 1)
+    await dest.arrivals.reach(1)
     const [got] = dest.received
     t.equal(got!.headers['webhook-id'], 'lightroom/e-1')
     t.equal(got!.headers['content-type'], 'application/cloudevents+json')
@@ -62,7 +62,7 @@ for (const secret of [WHSEC, 'a plain shared secret']) {
 }
 
 t.test('500, 500, 200: delivered on the third attempt, same id every time', async t => {
-  const dest = await destination(t, WHSEC, n => n < 3 ? [500, 'try later'] : 200)
+  const dest = await destination(t, { secret: WHSEC, respond: n => n < 3 ? [500, 'try later'] : 200 })
   const { event, settles } = await forwardOne(t, dest.url, 2)
   const job = await settles('completed')
   t.equal(dest.received.length, 3)
@@ -72,7 +72,7 @@ t.test('500, 500, 200: delivered on the third attempt, same id every time', asyn
 })
 
 t.test('400: exactly one attempt, job failed with the status and body in its reason', async t => {
-  const dest = await destination(t, WHSEC, () => [400, 'unknown order   reference'])
+  const dest = await destination(t, { secret: WHSEC, respond: () => [400, 'unknown order   reference'] })
   const { prefix, redis, event, settles } = await forwardOne(t, dest.url, 3)
   const job = await settles('failed')
   t.equal(job?.attemptsMade, 1)
@@ -82,7 +82,7 @@ t.test('400: exactly one attempt, job failed with the status and body in its rea
 })
 
 t.test('429 and a timeout are retried', async t => {
-  const dest = await destination(t, WHSEC, n => n === 1 ? 429 : n === 2 ? 'hang' : 200)
+  const dest = await destination(t, { secret: WHSEC, respond: n => n === 1 ? 429 : n === 2 ? 'hang' : 200 })
   const { settles } = await forwardOne(t, dest.url, 4, {}, 300)
   const job = await settles('completed')
   t.equal(dest.received.length, 3)
@@ -91,7 +91,7 @@ t.test('429 and a timeout are retried', async t => {
 
 t.test('connection refused is retried, then dead-lettered once the attempts are used', async t => {
   // Port of a server that was closed: nothing listens there.
-  const gone = await destination(t, WHSEC)
+  const gone = await destination(t, { secret: WHSEC })
   await new Promise<void>(resolve => gone.server.close(() => resolve()))
   const { settles } = await forwardOne(t, gone.url, 5, { JOB_ATTEMPTS: '2' })
   const job = await settles('failed')
@@ -100,13 +100,13 @@ t.test('connection refused is retried, then dead-lettered once the attempts are 
 })
 
 t.test('a redelivered forward job after a recorded delivery does not POST again', async t => {
-  const dest = await destination(t, WHSEC)
+  const dest = await destination(t, { secret: WHSEC })
   const { event, forward, jobId, settles } = await forwardOne(t, dest.url, 6)
   await settles('completed')
   // Retention removed the completed job; the same forward is queued again.
   await forward.remove(jobId)
   await forward.add('orders', { envelope: event, destination: 'orders' }, { jobId })
-  await eventually(async () => await forward.getJobState(jobId) === 'completed')
+  await jobsCompleted(forward, [jobId])
   t.same((await forward.getJob(jobId))?.returnvalue, { delivered: 'earlier' })
   t.equal(dest.received.length, 1)
 })
@@ -116,18 +116,16 @@ t.test('close() waits for the forward in flight', async t => {
   const redis = testRedis(t, prefix)
   let release: () => void = () => {}
   const released = new Promise<void>(resolve => { release = resolve })
-  const dest = await destination(t, WHSEC, () => 'hang')
-  dest.server.removeAllListeners('request')
-  dest.server.on('request', (req, res) => {
-    dest.received.push({ headers: req.headers, body: '', signed: true })
-    req.resume()
+  const arrived = new Latch()
+  const dest = await httpServer(t, (_req, res) => {
+    arrived.arrive()
     void released.then(() => res.writeHead(200).end())
   })
   const config = configFor(prefix, dest.url, WHSEC)
   const workers = await startTestWorkers(t, config)
-  const event = lightroomEvent('e-7', 'job-7', 'succeeded')
+  const event = lightroomEnvelope('e-7', 'job-7', 'succeeded')
   await (await eventQueue(t, config)).add('lightroom', [event])
-  await eventually(() => dest.received.length === 1)
+  await arrived.reach(1)
   const closed = workers.close()
   setTimeout(release, 200)
   await closed
@@ -138,7 +136,7 @@ t.test('close() waits for the forward in flight', async t => {
 t.test('forwards reuse one kept-alive connection; close() ends it', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
-  const dest = await destination(t, WHSEC)
+  const dest = await destination(t, { secret: WHSEC })
   const sockets: import('node:net').Socket[] = []
   dest.server.on('connection', socket => sockets.push(socket))
   const config = configFor(prefix, dest.url, WHSEC)
@@ -146,9 +144,9 @@ t.test('forwards reuse one kept-alive connection; close() ends it', async t => {
   const queue = await eventQueue(t, config)
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   for (const key of ['e-8', 'e-9', 'e-10']) {
-    const event = lightroomEvent(key, `job-${key}`, 'succeeded')
+    const event = lightroomEnvelope(key, `job-${key}`, 'succeeded')
     await queue.add('lightroom', [event])
-    await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'orders')) === 'completed')
+    await jobsCompleted(forward, [jobIdFor(event.id, 'orders')])
   }
   t.equal(dest.received.length, 3)
   t.equal(sockets.length, 1, 'one connection carried the three forwards')
@@ -158,11 +156,7 @@ t.test('forwards reuse one kept-alive connection; close() ends it', async t => {
 })
 
 t.test('a 4xx whose body never ends still fails the job once, with what arrived', async t => {
-  const dest = await destination(t, WHSEC)
-  dest.server.removeAllListeners('request')
-  dest.server.on('request', (req, res) => {
-    dest.received.push({ headers: req.headers, body: '', signed: true })
-    req.resume()
+  const dest = await httpServer(t, (_req, res) => {
     res.writeHead(404, { 'content-type': 'text/plain' })
     res.write('no such hook')
   })

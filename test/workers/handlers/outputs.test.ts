@@ -1,23 +1,21 @@
 import { randomBytes } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { GatewayConfig } from '../../../src/config.ts'
 import type { Envelope } from '../../../src/ingest/envelope.ts'
 import { JobStatusStore } from '../../../src/job-status.ts'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { outputDirFor, safeFileName, withoutQuery } from '../../../workers/handlers/outputs.ts'
-import { eventually, httpServer, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
-import { envelope, eventQueue, inspectQueue, startTestWorkers, tempDir } from '../harness.ts'
-
-type Tap = { teardown (fn: () => unknown): void }
+import { eventually, httpServer, jobsCompleted, tempDir, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { envelope, eventQueue, inspectQueue, startTestWorkers } from '../harness.ts'
 
 const CAP = 1000
 const FILE = randomBytes(700)
 const TOKEN = 'tok-abc'
 
 /** Output storage: one route per behaviour, hits counted per path. */
-async function storage (t: Tap) {
+async function storage (t: Test) {
   const hits = new Map<string, number>()
   const auth: (string | undefined)[] = []
   let port = 0
@@ -54,7 +52,7 @@ async function storage (t: Tap) {
 }
 
 /** IMS stand-in: answers the client-credentials grant, keeps every form it got. */
-async function tokenServer (t: Tap) {
+async function tokenServer (t: Test) {
   const forms: URLSearchParams[] = []
   const srv = await httpServer(t, (req, res, body) => {
     forms.push(new URLSearchParams(body.toString()))
@@ -63,7 +61,7 @@ async function tokenServer (t: Tap) {
   return { ...srv, forms }
 }
 
-async function setup (t: Tap, extra: Partial<GatewayConfig> = {}, outputTimeoutMs = 2000) {
+async function setup (t: Test, extra: Partial<GatewayConfig> = {}, outputTimeoutMs = 2000) {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
   const dir = await tempDir(t)
@@ -137,6 +135,7 @@ t.test('allowed host: the file lands with the right bytes, recorded without the 
   const id = jobIdFor(event.id, 'outputs')
   await outputs.remove(id)
   await outputs.add('outputs', { eventId: event.id, jobId: event.jobid, outputs: [{ url: `${s.url}/file.bin?X-Amz-Signature=very-secret`, name: 'output.pdf' }] }, { jobId: id })
+  // The same job id completed before: its state, not the event stream (which holds the first completion too), tells this run is done.
   await eventually(async () => await outputs.getJobState(id) === 'completed')
   t.equal(s.count('/file.bin'), 1, 'fetched once')
   t.same((await outputs.getJob(id))?.returnvalue, { outputs: ['present'] })
@@ -277,7 +276,7 @@ t.test('with an empty allow-list no outputs job is queued at all', async t => {
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
   const event = pdfDone(`${s.url}/file.bin`)
   await queue.add('pdf', [event])
-  await eventually(async () => (await events.getJobState(jobIdFor(event.id))) === 'completed')
+  await jobsCompleted(events, [jobIdFor(event.id)])
   t.equal(await outputs.getJob(jobIdFor(event.id, 'outputs')), undefined)
   t.equal(s.hits.size, 0)
 })

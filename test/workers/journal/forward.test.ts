@@ -4,7 +4,8 @@ import t from 'tap'
 import { QUEUE } from '../../../src/queues.ts'
 import { fakeJournal } from '../../helpers/fake-journal.ts'
 import { buildTestApp, eventually, testRedis, uniquePrefix } from '../../helpers/index.ts'
-import { destination, queuesDrained, startTestWorkers } from '../harness.ts'
+import { destination } from '../../helpers/index.ts'
+import { queuesDrained, startTestWorkers } from '../harness.ts'
 import { SOURCE, journalConfig, lightroomEvent, statusWhen } from './support.ts'
 
 const SECRET = 'whsec_' + randomBytes(24).toString('base64')
@@ -19,7 +20,7 @@ t.test('webhook-only, journal-only and both-ways events: each forwarded exactly 
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
   const fake = await fakeJournal(t)
-  const dest = await destination(t, SECRET)
+  const dest = await destination(t, { secret: SECRET })
   const config = journalConfig(fake, prefix, 'oldest', { destinations: [{ name: 'downstream', url: dest.url, secret: SECRET }] })
   const app = await buildTestApp(t, config)
   const post = async (body: unknown) => (await app.inject({ method: 'POST', url: `/webhooks/${SOURCE}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) })).statusCode
@@ -44,7 +45,7 @@ t.test('50 events published while no gateway runs: all forwarded once when worke
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
   const fake = await fakeJournal(t, { pageSize: 10 })
-  const dest = await destination(t, SECRET)
+  const dest = await destination(t, { secret: SECRET })
   const config = journalConfig(fake, prefix, 'oldest', { destinations: [{ name: 'downstream', url: dest.url, secret: SECRET }] })
   const expected = Array.from({ length: 50 }, (_, i) => `outage-${i}`)
   for (const id of expected) fake.publish(lightroomEvent(id))

@@ -6,9 +6,7 @@ import { pino } from 'pino'
 import t from 'tap'
 import { buildAdminApp } from '../../../src/admin.ts'
 import { fakeJournal } from '../../helpers/fake-journal.ts'
-import { REDIS_URL, testRedis, uniquePrefix } from '../../helpers/index.ts'
-import { ADMIN, ROOT, basic, sample } from '../../ops/support.ts'
-import { tempDir } from '../harness.ts'
+import { ADMIN, REDIS_URL, ROOT, basic, sample, tempDir, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { SOURCE, journalConfig, journalFileConfig, lightroomEvent, startReaders, statusWhen } from './support.ts'
 
 t.test('metrics and /admin/journal show counters, lag, errors and the stored position, behind admin auth', async t => {

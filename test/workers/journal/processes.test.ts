@@ -7,16 +7,16 @@ import { QUEUE } from '../../../src/queues.ts'
 import { journalKeys } from '../../../src/journal-state.ts'
 import { fakeJournal, type FakeJournal } from '../../helpers/fake-journal.ts'
 import { REDIS_URL, eventually, testRedis, uniquePrefix } from '../../helpers/index.ts'
-import { spawnRole, type RoleProcess } from '../../ops/support.ts'
-import { destination, queuesDrained, tempDir, wipe } from '../harness.ts'
+import { destination, spawnRole, tempDir, wipe, type RoleProcess } from '../../helpers/index.ts'
+import { queuesDrained } from '../harness.ts'
 import { SOURCE, journalFileConfig, lightroomEvent } from './support.ts'
 
-type Tap = { teardown (fn: () => unknown): void }
+import type { Test } from 'tap'
 
 const SECRET = 'whsec_' + randomBytes(24).toString('base64')
 
 /** `npm run worker` processes reading the fake journal and forwarding to `dest`. */
-async function workerFleet (t: Tap, fake: FakeJournal, destUrl: string) {
+async function workerFleet (t: Test, fake: FakeJournal, destUrl: string) {
   const prefix = uniquePrefix()
   const path = join(await tempDir(t), 'gateway.config.json')
   await writeFile(path, JSON.stringify(journalFileConfig(fake, 'oldest', { destinations: [{ name: 'downstream', url: destUrl, secret: SECRET }] })))
@@ -40,7 +40,7 @@ async function workerFleet (t: Tap, fake: FakeJournal, destUrl: string) {
 
 t.test('SIGKILL of the reading worker mid-page: a new process resumes at the stored position; nothing lost, nothing forwarded twice', async t => {
   const fake = await fakeJournal(t, { pageSize: 5 })
-  const dest = await destination(t, SECRET)
+  const dest = await destination(t, { secret: SECRET })
   const fleet = await workerFleet(t, fake, dest.url)
   const expected = Array.from({ length: 10 }, (_, i) => `kill-${i}`)
   const positions = expected.map(id => fake.publish(lightroomEvent(id)))
@@ -64,7 +64,7 @@ t.test('SIGKILL of the reading worker mid-page: a new process resumes at the sto
 for (const count of [2, 3]) {
   t.test(`${count} worker processes: one reader at a time; killing the reader's process hands over`, async t => {
     const fake = await fakeJournal(t, { pageSize: 2 })
-    const dest = await destination(t, SECRET)
+    const dest = await destination(t, { secret: SECRET })
     const fleet = await workerFleet(t, fake, dest.url)
     for (let i = 0; i < 6; i++) fake.publish(lightroomEvent(`p${count}-${i}`))
     const workers = await Promise.all(Array.from({ length: count }, () => fleet.start()))

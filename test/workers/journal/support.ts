@@ -5,10 +5,9 @@ import { startJournalReaders, type JournalReadersOptions } from '../../../worker
 import { JournalPositions, type JournalStatus } from '../../../src/journal-state.ts'
 import { FAKE_CLIENT, type FakeJournal } from '../../helpers/fake-journal.ts'
 import { fixture } from '../../helpers/fixtures.ts'
-import { REDIS_URL, eventually, testConfig } from '../../helpers/index.ts'
-import { wipe } from '../harness.ts'
+import { REDIS_URL, eventually, testConfig, wipe } from '../../helpers/index.ts'
 
-type Tap = { teardown (fn: () => unknown): void }
+import type { Test } from 'tap'
 
 export const SOURCE = 'lightroom'
 
@@ -42,7 +41,7 @@ export function journalConfig (fake: FakeJournal, prefix: string, start: 'latest
 }
 
 /** Journal readers in this process on a connection of their own; closed (and the prefix wiped) at teardown. */
-export function startReaders (t: Tap, config: GatewayConfig, opts: JournalReadersOptions = FAST) {
+export function startReaders (t: Test, config: GatewayConfig, opts: JournalReadersOptions = FAST) {
   const redis = createWorkerRedis(REDIS_URL)
   const readers = startJournalReaders(config, redis, pino({ level: 'silent' }), { ...FAST, ...opts })
   let closed = false

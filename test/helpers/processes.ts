@@ -2,43 +2,21 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fixture } from '../helpers/fixtures.ts'
-import { eventually } from '../helpers/index.ts'
+import type { Test } from 'tap'
+import { within } from './wait.ts'
 
-type Tap = { teardown (fn: () => unknown): void }
-
+/** The repository root (the cwd of spawned roles). */
 export const ROOT = join(import.meta.dirname, '..', '..')
+/** The admin credentials the process tests set. */
 export const ADMIN = { user: 'ops', password: 'admin-password-1' }
 export const basic = (user = ADMIN.user, password = ADMIN.password) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
-
-/** A Lightroom job-status event (the seed fixture) with its own event id, as the raw body Adobe signs. */
-export function lightroomBody (eventId: string, jobId = `job-${eventId}`): string {
-  const event = fixture('adobe-io-events/lightroom-job-status.json')
-  event.event_id = eventId
-  event.event.body.jobId = jobId
-  return JSON.stringify(event)
-}
-
-/**
- * The value of one sample in Prometheus text exposition: `name{labels} value`,
- * labels matched as a subset. Undefined when no such sample is exposed.
- */
-export function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!m || m[1] !== name) continue
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map(l => [l[1], l[2]]))
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3])
-  }
-  return undefined
-}
 
 /** A gateway or worker process started from its production entry point, logging JSON to stdout. */
 export interface RoleProcess {
   child: ChildProcess
   lines: Record<string, unknown>[]
-  /** Resolves with the first log line that `match` accepts. */
+  /** Resolves with the first log line that `match` accepts (past or future); fails if the process exits first. */
   waitForLog (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
   /** Sends `signal` and resolves with the exit code. */
   stop (signal?: NodeJS.Signals): Promise<number | null>
@@ -47,21 +25,25 @@ export interface RoleProcess {
 }
 
 /** Spawns `node --import tsx <entry>` like `npm run gateway|worker` does; killed at teardown if still running. */
-export function spawnRole (t: Tap, entry: string, env: Record<string, string>): RoleProcess {
+export function spawnRole (t: Test, entry: string, env: Record<string, string>): RoleProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: Record<string, unknown>[] = []
+  const watchers = new Set<(line: Record<string, unknown>) => void>()
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: Record<string, unknown>
     try {
-      lines.push(JSON.parse(line) as Record<string, unknown>)
+      line = JSON.parse(text) as Record<string, unknown>
     } catch {
-      lines.push({ msg: line })
+      line = { msg: text }
     }
+    lines.push(line)
+    for (const watch of watchers) watch(line)
   })
   const exited = once(child, 'exit').then(([code]) => code as number | null)
   t.teardown(async () => {
@@ -76,10 +58,19 @@ export function spawnRole (t: Tap, entry: string, env: Record<string, string>): 
     exited,
     stderr: () => stderr,
     async waitForLog (match, timeoutMs = 20_000) {
-      return (await eventually(() => {
-        if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}: ${stderr}`)
-        return lines.find(match)
-      }, timeoutMs))!
+      const seen = lines.find(match)
+      if (seen !== undefined) return seen
+      let watch: ((line: Record<string, unknown>) => void) | undefined
+      const found = new Promise<Record<string, unknown>>((resolve, reject) => {
+        watch = (line) => { if (match(line)) resolve(line) }
+        watchers.add(watch)
+        void exited.then(code => reject(new Error(`${entry} exited with ${code}: ${stderr}`)))
+      })
+      try {
+        return await within(found, timeoutMs, `${entry}: no such log line`)
+      } finally {
+        watchers.delete(watch!)
+      }
     },
     async stop (signal = 'SIGTERM') {
       child.kill(signal)
@@ -94,3 +85,6 @@ export async function listeningPort (role: RoleProcess, which: 'gateway' | 'admi
     (which === 'admin' ? l.port === 'admin' : l.port === undefined))
   return Number(/:(\d+)$/.exec(line.msg as string)![1])
 }
+
+/** The worker role's ready line, known by its fields (the queues it consumes), not its wording. */
+export const workersReady = (line: Record<string, unknown>): boolean => Array.isArray(line.queues) && line.concurrency !== undefined
