@@ -153,8 +153,9 @@ t.test('strangers\' key paths cannot evict the real key, flood the log or fan ou
     return post(body, { ...adobeSignedHeaders(body), 'x-adobe-public-key1-path': `/x/k${i}.pem`, 'x-adobe-public-key2-path': `/y/k${i}.pem` })
   }
   const codes = new Set<number>()
-  for (let i = 0; i < 150; i++) codes.add((await forged(i)).statusCode)
-  t.same([...codes], [503], '150 forged paths in a row: all 503')
+  // Several times the fetch budget (16 new paths per window) is enough to show it holds.
+  for (let i = 0; i < 60; i++) codes.add((await forged(i)).statusCode)
+  t.same([...codes], [503], '60 forged paths in a row: all 503')
   const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => forged(1000 + i)))
   t.ok(burst.every(r => r.statusCode === 503), 'a burst of forged paths: all 503, none 2xx')
   const burstFetches = [...keys.state.hits.keys()].filter(k => /k1\d{3}\.pem$/.test(k)).length

@@ -6,9 +6,9 @@ import { QUEUE } from '../../src/queues.ts'
 import { eventually, testRedis, uniquePrefix } from '../helpers/index.ts'
 import { Answers, deliver, destination, envelopeId, eventBody, signedHeaders, startStack } from './support.ts'
 
-const EVENTS = 200
+const EVENTS = 120
 /** Forwards (1-based, in arrival order) the destination leaves unanswered; the worker sending each is killed. */
-const HOLD_AT = [50, 120]
+const HOLD_AT = [30, 75]
 /** Delivery pace: the stream is still running when the workers die. */
 const SENDERS = 4
 const PER_SENDER_GAP_MS = 30
