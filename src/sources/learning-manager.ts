@@ -1,15 +1,9 @@
-import Type, { type Static } from 'typebox'
-import { Auth, Name } from '../../schemas/common.ts'
+import type { Static } from 'typebox'
 import { batchTooLarge, invalidPayload } from '../errors.ts'
 import { describeError, validator } from '../schemas.ts'
-import { verifyCredentials } from '../verify/credentials.ts'
-import { MAX_BATCH, type Source, type SourceKind } from './source.ts'
+import { authSource, authSourceConfigSchema, MAX_BATCH, type Source, type SourceKind } from './source.ts'
 
-const configSchema = Type.Object({
-  name: Name,
-  kind: Type.Literal('learning-manager'),
-  auth: Auth
-}, { additionalProperties: false, description: 'Adobe Learning Manager webhooks: `{accountId, events[]}`, forwarded event by event. `auth` says what proves a request (e.g. the webhook\'s basic credentials).' })
+const configSchema = authSourceConfigSchema('learning-manager', 'Adobe Learning Manager webhooks: `{accountId, events[]}`, forwarded event by event. `auth` says what proves a request (e.g. the webhook\'s basic credentials).')
 
 type Config = Static<typeof configSchema>
 interface LearningEvent { eventId: string, eventName: string, timestamp?: number | string }
@@ -27,11 +21,7 @@ export const learningManager: SourceKind<Config> = {
   configSchema,
 
   create (config): Source {
-    const auth = config.auth
-    return {
-      name: config.name,
-      kind: 'learning-manager',
-      verify: (rawBody, headers) => verifyCredentials(auth, rawBody, headers),
+    return authSource(config, {
       parse (body) {
         if (!validatePayload(body)) throw invalidPayload(`not a Learning Manager payload: ${describeError(validatePayload.errors)}`)
         if (body.events.length > MAX_BATCH) throw batchTooLarge(body.events.length, MAX_BATCH)
@@ -46,7 +36,7 @@ export const learningManager: SourceKind<Config> = {
         }
       },
       ack: (accepted) => ({ received: accepted })
-    }
+    })
   },
 
   outputs: () => []

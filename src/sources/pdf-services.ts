@@ -1,16 +1,10 @@
-import Type, { type Static } from 'typebox'
-import { Auth, Name } from '../../schemas/common.ts'
+import type { Static } from 'typebox'
 import { invalidPayload } from '../errors.ts'
 import { normalizeStatus, str } from '../ingest/envelope.ts'
 import { describeError, validator } from '../schemas.ts'
-import { verifyCredentials } from '../verify/credentials.ts'
-import { dig, type Source, type SourceKind } from './source.ts'
+import { authSource, authSourceConfigSchema, dig, type Source, type SourceKind } from './source.ts'
 
-const configSchema = Type.Object({
-  name: Name,
-  kind: Type.Literal('pdf-services'),
-  auth: Auth
-}, { additionalProperties: false, description: 'PDF Services CALLBACK notifier: one job per request. PDF Services signs nothing, so `auth` says what the callback must carry (the header or basic credentials set in the job\'s callback).' })
+const configSchema = authSourceConfigSchema('pdf-services', 'PDF Services CALLBACK notifier: one job per request. PDF Services signs nothing, so `auth` says what the callback must carry (the header or basic credentials set in the job\'s callback).')
 
 type Config = Static<typeof configSchema>
 interface Callback { jobID: string, statusResponse: { status: string, error?: { code?: string } } }
@@ -25,11 +19,7 @@ export const pdfServices: SourceKind<Config> = {
   configSchema,
 
   create (config): Source {
-    const auth = config.auth
-    return {
-      name: config.name,
-      kind: 'pdf-services',
-      verify: (rawBody, headers) => verifyCredentials(auth, rawBody, headers),
+    return authSource(config, {
       parse (body) {
         if (!validateCallback(body)) throw invalidPayload(`not a PDF Services callback: ${describeError(validateCallback.errors)}`)
         const status = normalizeStatus(body.statusResponse.status)
@@ -47,7 +37,7 @@ export const pdfServices: SourceKind<Config> = {
         }
       },
       ack: () => ACK
-    }
+    })
   },
 
   outputs (envelope) {

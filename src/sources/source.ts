@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { TObject } from 'typebox'
+import Type, { type Static, type TObject } from 'typebox'
+import { Auth, Name } from '../../schemas/common.ts'
 import type { Delivery, Envelope, EventFacts } from '../ingest/envelope.ts'
+import { verifyCredentials } from '../verify/credentials.ts'
 import type { PublicKeyCache } from '../verify/public-keys.ts'
 import type { SourceConfig } from './index.ts'
 
@@ -56,6 +58,25 @@ export interface SourceKind<C extends BaseSourceConfig = SourceConfig> {
   create (config: C, deps: SourceDeps): Source
   /** Outputs to download for a succeeded job announced by this envelope. */
   outputs (envelope: Envelope): OutputRef[]
+}
+
+/**
+ * The config schema of a kind whose requests carry the shared `auth` proof
+ * (none, basic, a header token, HMAC) and that has no settings of its own.
+ */
+export function authSourceConfigSchema<K extends string> (kind: K, description: string) {
+  return Type.Object({ name: Name, kind: Type.Literal(kind), auth: Auth }, { additionalProperties: false, description })
+}
+
+/** A source whose requests carry the shared `auth` proof; the kind supplies how its bodies parse and what it answers. */
+export function authSource (config: { name: string, kind: Source['kind'], auth: Static<typeof Auth> }, behaviour: Pick<Source, 'parse' | 'ack'>): Source {
+  const { auth } = config
+  return {
+    name: config.name,
+    kind: config.kind,
+    verify: (rawBody, headers) => verifyCredentials(auth, rawBody, headers),
+    ...behaviour
+  }
 }
 
 /** `obj[k1][k2]…` for plain JSON, or undefined. */
