@@ -34,7 +34,21 @@ interface Fault { status: number, headers: Record<string, string>, times: number
  * host are injectable; every journal request is recorded, with how many others
  * were in flight at the time.
  */
-export async function fakeJournal (t: Test, opts: { pageSize?: number, retryAfterSeconds?: number | null } = {}) {
+export async function fakeJournal (t: Test, opts: FakeJournalOptions = {}) {
+  const journal = await startFakeJournal(opts)
+  t.teardown(journal.close)
+  return journal
+}
+
+export interface FakeJournalOptions {
+  /** Events per page (10). */
+  pageSize?: number
+  /** `retry-after` on a 204, in seconds (1); null sends none. */
+  retryAfterSeconds?: number | null
+}
+
+/** `fakeJournal` without tap (the demo and the simulator): the caller stops it with `close()`. */
+export async function startFakeJournal (opts: FakeJournalOptions = {}) {
   const pageSize = opts.pageSize ?? 10
   const journalPath = `/events/organizations/1234/integrations/5678/${randomBytes(8).toString('hex')}`
   const entries: { position: string, event: unknown, at: number }[] = []
@@ -163,9 +177,9 @@ export async function fakeJournal (t: Test, opts: { pageSize?: number, retryAfte
     for (const s of sockets) s.destroy()
     await new Promise<void>(resolve => server.close(() => resolve()))
   }
-  t.teardown(stop)
-
   return {
+    /** Stops the server for good (connections dropped). */
+    close: stop,
     url: `${origin}${journalPath}`,
     tokenUrl: `${origin}/ims/token/v3`,
     requests,
