@@ -45,12 +45,16 @@ export interface FakeJournalOptions {
   pageSize?: number
   /** `retry-after` on a 204, in seconds (1); null sends none. */
   retryAfterSeconds?: number | null
+  /** Port on 127.0.0.1 (0 = any free one, the default). */
+  port?: number
+  /** Path of the journal (default: a random one, like a registration's). */
+  path?: string
 }
 
 /** `fakeJournal` without tap (the demo and the simulator): the caller stops it with `close()`. */
 export async function startFakeJournal (opts: FakeJournalOptions = {}) {
   const pageSize = opts.pageSize ?? 10
-  const journalPath = `/events/organizations/1234/integrations/5678/${randomBytes(8).toString('hex')}`
+  const journalPath = opts.path ?? `/events/organizations/1234/integrations/5678/${randomBytes(8).toString('hex')}`
   const entries: { position: string, event: unknown, at: number }[] = []
   /** Index of the oldest retained entry. */
   let oldest = 0
@@ -168,7 +172,7 @@ export async function startFakeJournal (opts: FakeJournalOptions = {}) {
     })
   })
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
-  server.listen(0, '127.0.0.1')
+  server.listen(opts.port ?? 0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
   const origin = `http://127.0.0.1:${port}`
