@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { BULL_BOARD_PATH } from '../src/admin.ts'
 import { configWarnings, loadConfig, secretHeaders, type GatewayConfig } from '../src/config.ts'
@@ -109,6 +110,14 @@ function shutdown (code: number): Promise<void> {
 }
 
 async function main (): Promise<number> {
+  // Without Redis the worker would wait for it forever: say so at once instead.
+  const unreachable = await redisProblem(redisUrl)
+  if (unreachable !== undefined) {
+    process.stderr.write(`demo: Redis at ${redactUrl(redisUrl)} is not reachable (${unreachable}); start one (e.g. docker run --rm -p 6379:6379 redis:7.4.2-alpine) or set REDIS_URL\n`)
+    await shutdown(1)
+    return 1
+  }
+
   // 1. The gateway's peers.
   const keys = simulatorKeys(join(work, 'keys'))
   const keyServer = await serveKeys(keys, 0)
@@ -287,6 +296,24 @@ function match (expected: Map<string, Expected>, req: Received): void {
   }
 }
 
+/** The URL without its user and password. */
+const redactUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//')
+
+/** Why Redis cannot be used, or undefined when it answers PING. */
+async function redisProblem (url: string): Promise<string | undefined> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  redis.on('error', () => {})
+  try {
+    await redis.connect()
+    await redis.ping()
+    return undefined
+  } catch (err) {
+    return (err as Error).message
+  } finally {
+    redis.disconnect()
+  }
+}
+
 const isAcked = (d: Delivery) => d.status !== undefined && d.status >= 200 && d.status < 300
 
 /** Polls the stored journal state (Redis has no event to wait on) until `done`, or until the guard. */
@@ -370,7 +397,7 @@ function printReport (r: {
     out.push(`Bull Board: http://127.0.0.1:${r.adminPort}${BULL_BOARD_PATH}`)
     out.push(`  user ${r.config.admin.user}, password ${r.adminPassword}  (generated for this run only)`)
   }
-  out.push(`Redis: ${r.config.redisUrl.replace(/\/\/[^@/]*@/, '//')} prefix ${r.config.queuePrefix} (deleted on exit)`)
+  out.push(`Redis: ${redactUrl(r.config.redisUrl)} prefix ${r.config.queuePrefix} (deleted on exit)`)
   process.stdout.write(out.join('\n') + '\n')
   return ok
 }
