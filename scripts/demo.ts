@@ -110,6 +110,23 @@ function shutdown (code: number): Promise<void> {
 }
 
 async function main (): Promise<number> {
+  // From the start, so Ctrl-C at any point still closes what runs and deletes the keys:
+  // while starting up, the demo stops at the next step (nothing is left half-started).
+  let interrupted = false
+  let reported = false
+  let wake = () => {}
+  const onSignal = () => {
+    interrupted = true
+    wake()
+    if (reported) void shutdown(Number(process.exitCode ?? 0))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const stopIfInterrupted = async () => {
+    if (!interrupted) return false
+    await shutdown(130)
+    return true
+  }
   // Without Redis the worker would wait for it forever: say so at once instead.
   const unreachable = await redisProblem(redisUrl)
   if (unreachable !== undefined) {
@@ -182,9 +199,8 @@ async function main (): Promise<number> {
   const port = (gateway.app.server.address() as AddressInfo).port
   const base = `http://127.0.0.1:${port}`
   const adminPort = (gateway.admin?.server.address() as AddressInfo | undefined)?.port
-  const onSignal = () => { void shutdown(Number(process.exitCode ?? 0)) }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+
+  if (await stopIfInterrupted()) return 130
 
   // 3. One signed event of every seed kind through the webhook port.
   const adobeSigned: Credentials = { type: 'adobe-signature', keys }
@@ -238,10 +254,12 @@ async function main (): Promise<number> {
   const arrived = await new Promise<boolean>(resolve => {
     const guard = setTimeout(() => resolve(false), timeoutMs)
     onArrival = () => { if (missing().length === 0) { clearTimeout(guard); resolve(true) } }
+    wake = () => { clearTimeout(guard); resolve(false) }
     onArrival()
   })
   // The journal reader's counters show the both-ways event was read and absorbed.
-  const journalState = await journalStatusWhen(config, s => s.queued + s.duplicate >= journalEvents, timeoutMs)
+  const journalState = await journalStatusWhen(config, s => interrupted || s.queued + s.duplicate >= journalEvents, timeoutMs)
+  if (await stopIfInterrupted()) return 130
 
   for (const e of expected.values()) {
     if (e.envelope?.jobid === undefined) continue
@@ -250,7 +268,8 @@ async function main (): Promise<number> {
   }
 
   const ok = printReport({ deliveries, expected, arrived, missing: missing(), journalState, journalEvents, bothWays, destination, base, adminPort, adminPassword, config })
-  if (runOnce) {
+  reported = true
+  if (runOnce || interrupted) {
     await shutdown(ok ? 0 : 1)
   } else {
     process.stdout.write('\nThe demo keeps running so you can look around; Ctrl-C stops it and deletes its Redis keys.\n')
@@ -375,6 +394,7 @@ function printReport (r: {
     out.push(`  Did not arrive at the destination within the guard: ${r.missing.map(e => e.label).join(', ')}`)
     ok = false
   }
+  if (failedAcks.length > 0 || !r.arrived) out.push('')
 
   const js = r.journalState
   const journalOk = js.queued + js.duplicate >= r.journalEvents && js.queued >= 1
