@@ -4,6 +4,7 @@
  * a tunnel. `npm run simulate -- --help` for usage.
  */
 import { parseArgs } from 'node:util'
+import { FAKE_CLIENT, startFakeJournal } from '../test/helpers/fake-journal.ts'
 import {
   SAMPLE_KINDS, authHeaders, defaultSourceName, deliveryHeaders, isSampleKind, sampleBodies, serveKeys, simulatorKeys,
   type Credentials, type SampleKind, type SampleStatus
@@ -11,6 +12,7 @@ import {
 
 const USAGE = `usage: npm run simulate -- <kind> [options]
        npm run simulate -- --serve-keys [--keys-port 3999]
+       npm run simulate -- <adobe kind> --via journal [--journal-port 3998]
 
 kinds: ${Object.keys(SAMPLE_KINDS).join(', ')}
 
@@ -18,6 +20,14 @@ kinds: ${Object.keys(SAMPLE_KINDS).join(', ')}
   --source NAME        source name in the default URL (adobe | pdf | alm by kind)
   --status S           succeeded | failed | running (default succeeded)
   --batch N            events per delivery, 1-20 (PDF Services: N callbacks) (default 1)
+  --via webhook|journal
+                       webhook (default): POST to the gateway.
+                       journal (Adobe I/O Events kinds): start a local fake Adobe journal
+                       + IMS token endpoint, publish the events there (as Adobe does for a
+                       registration with journaling) and serve them until Ctrl-C; it prints
+                       the journal and oauth blocks to put in the gateway's config file.
+                       A running worker reads them; nothing is sent to the gateway.
+  --journal-port N     fake journal port (default 3998; 0 = any free port)
 
 Adobe I/O Events kinds (lightroom, photoshop, dgr, indesign, cc-asset):
   (default proof: RSA digital signatures with the simulator's own key pair; the
@@ -46,6 +56,8 @@ const { values, positionals } = parseArgs({
     'serve-keys': { type: 'boolean', default: false },
     'keys-port': { type: 'string', default: '3999' },
     'keys-dir': { type: 'string', default: './data/simulator-keys' },
+    via: { type: 'string', default: 'webhook' },
+    'journal-port': { type: 'string', default: '3998' },
     token: { type: 'string' },
     'token-header': { type: 'string', default: 'x-callback-token' },
     user: { type: 'string' },
@@ -79,6 +91,11 @@ const batch = Number(values.batch)
 if (!Number.isInteger(batch) || batch < 1 || batch > 20) fail('--batch must be an integer from 1 to 20')
 const keysPort = Number(values['keys-port'])
 if (!Number.isInteger(keysPort) || keysPort < 0 || keysPort > 65535) fail('--keys-port must be a port number')
+const via = values.via
+if (via !== 'webhook' && via !== 'journal') fail(`--via must be webhook or journal, not "${via}"`)
+if (via === 'journal' && (kind === undefined || SAMPLE_KINDS[kind] !== 'adobe-io-events')) fail('--via journal needs an Adobe I/O Events kind (lightroom, photoshop, dgr, indesign, cc-asset): only I/O Events registrations have a journal')
+const journalPort = Number(values['journal-port'])
+if (!Number.isInteger(journalPort) || journalPort < 0 || journalPort > 65535) fail('--journal-port must be a port number')
 
 const keyServer = values['serve-keys'] ? await serveKeys(simulatorKeys(values['keys-dir']), keysPort) : undefined
 if (keyServer !== undefined) {
@@ -92,7 +109,9 @@ if (keyServer !== undefined) {
   }
 }
 
-if (kind !== undefined) {
+if (kind !== undefined && via === 'journal') {
+  await serveJournal(kind)
+} else if (kind !== undefined) {
   const code = await send(kind)
   keyServer?.server.closeAllConnections()
   keyServer?.server.close()
@@ -141,4 +160,32 @@ async function send (kind: SampleKind): Promise<number> {
     }
   }
   return failures === 0 ? 0 : 1
+}
+
+/**
+ * Publishes the sample events to a fake Adobe journal (each event of a batch
+ * is its own journal entry, as Adobe stores them) and serves it until Ctrl-C.
+ */
+async function serveJournal (kind: SampleKind): Promise<void> {
+  const journal = await startFakeJournal({ port: journalPort, path: '/events/organizations/simulator/integrations/simulator/journal' })
+  let published = 0
+  for (const body of sampleBodies(kind, { status, batch, clientId: values['client-id'] })) {
+    for (const event of Array.isArray(body) ? body : [body]) {
+      journal.publish(event)
+      published++
+    }
+  }
+  process.stdout.write(`${kind}: published ${published} event${published === 1 ? '' : 's'} to the fake journal\n`)
+  process.stdout.write(`journal url: ${journal.url}\n`)
+  process.stdout.write(`token url: ${journal.tokenUrl}\n`)
+  // The fake IMS's fixed test credentials: nothing real is printed.
+  const fileConfig = {
+    sources: [{ name: values.source ?? defaultSourceName(kind), kind: 'adobe-io-events', journal: { url: journal.url, imsOrgId: FAKE_CLIENT.imsOrgId, start: 'oldest' } }],
+    oauth: { tokenUrl: journal.tokenUrl, clientId: FAKE_CLIENT.clientId, clientSecret: FAKE_CLIENT.clientSecret, scopes: ['openid'] }
+  }
+  process.stdout.write(`gateway config (the fake IMS's fixed test credentials; keep your source's other settings):\n${JSON.stringify(fileConfig, null, 2)}\n`)
+  process.stdout.write('serving the journal until Ctrl-C; start a worker with that config to read it\n')
+  const stop = () => { void journal.close().then(() => process.exit(0)) }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
 }

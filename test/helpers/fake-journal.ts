@@ -34,9 +34,27 @@ interface Fault { status: number, headers: Record<string, string>, times: number
  * host are injectable; every journal request is recorded, with how many others
  * were in flight at the time.
  */
-export async function fakeJournal (t: Test, opts: { pageSize?: number, retryAfterSeconds?: number | null } = {}) {
+export async function fakeJournal (t: Test, opts: FakeJournalOptions = {}) {
+  const journal = await startFakeJournal(opts)
+  t.teardown(journal.close)
+  return journal
+}
+
+export interface FakeJournalOptions {
+  /** Events per page (10). */
+  pageSize?: number
+  /** `retry-after` on a 204, in seconds (1); null sends none. */
+  retryAfterSeconds?: number | null
+  /** Port on 127.0.0.1 (0 = any free one, the default). */
+  port?: number
+  /** Path of the journal (default: a random one, like a registration's). */
+  path?: string
+}
+
+/** `fakeJournal` without tap (the demo and the simulator): the caller stops it with `close()`. */
+export async function startFakeJournal (opts: FakeJournalOptions = {}) {
   const pageSize = opts.pageSize ?? 10
-  const journalPath = `/events/organizations/1234/integrations/5678/${randomBytes(8).toString('hex')}`
+  const journalPath = opts.path ?? `/events/organizations/1234/integrations/5678/${randomBytes(8).toString('hex')}`
   const entries: { position: string, event: unknown, at: number }[] = []
   /** Index of the oldest retained entry. */
   let oldest = 0
@@ -154,7 +172,7 @@ export async function fakeJournal (t: Test, opts: { pageSize?: number, retryAfte
     })
   })
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
-  server.listen(0, '127.0.0.1')
+  server.listen(opts.port ?? 0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
   const origin = `http://127.0.0.1:${port}`
@@ -163,9 +181,9 @@ export async function fakeJournal (t: Test, opts: { pageSize?: number, retryAfte
     for (const s of sockets) s.destroy()
     await new Promise<void>(resolve => server.close(() => resolve()))
   }
-  t.teardown(stop)
-
   return {
+    /** Stops the server for good (connections dropped). */
+    close: stop,
     url: `${origin}${journalPath}`,
     tokenUrl: `${origin}/ims/token/v3`,
     requests,

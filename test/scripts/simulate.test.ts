@@ -6,8 +6,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { AuthConfig } from '../../src/config.ts'
-import { buildTestApp, testConfig, uniquePrefix } from '../helpers/index.ts'
+import { FAKE_CLIENT } from '../helpers/fake-journal.ts'
+import { buildTestApp, eventually, testConfig, uniquePrefix } from '../helpers/index.ts'
 import { eventsQueue } from '../helpers/sources.ts'
+import { startReaders } from '../workers/journal/support.ts'
 
 // The simulator as a user runs it: child processes against a gateway listening
 // on a real port, trusting the simulator's own key server.
@@ -109,4 +111,52 @@ t.test('usage errors exit 2', async t => {
   const { code, output } = await run(['no-such-kind'])
   t.equal(code, 2)
   t.match(output, /unknown kind "no-such-kind"/)
+})
+
+t.test('--via journal: a worker\'s journal reader gets the events from the simulator\'s fake journal', async t => {
+  const sim = simulator(['dgr', '--via', 'journal', '--journal-port', '0', '--batch', '3'])
+  t.teardown(async () => {
+    if (sim.exitCode === null) {
+      sim.kill('SIGTERM')
+      await once(sim, 'exit')
+    }
+  })
+  const [journalUrl, tokenUrl] = await new Promise<[string, string]>((resolve, reject) => {
+    const onData = () => {
+      const url = /journal url: (\S+)/.exec(sim.output())?.[1]
+      const token = /token url: (\S+)/.exec(sim.output())?.[1]
+      if (url !== undefined && token !== undefined && /serving the journal/.test(sim.output())) { sim.stdout!.off('data', onData); resolve([url, token]) }
+    }
+    sim.stdout!.on('data', onData)
+    sim.once('exit', () => reject(new Error(`simulator exited: ${sim.output()}`)))
+  })
+  t.match(sim.output(), /dgr: published 3 events to the fake journal/)
+
+  // The config it printed, as a user would paste it.
+  const printed = JSON.parse(/gateway config[^\n]*\n(\{[\s\S]*\n\})\n/.exec(sim.output())![1]!)
+  t.same(printed.oauth, { tokenUrl, clientId: FAKE_CLIENT.clientId, clientSecret: FAKE_CLIENT.clientSecret, scopes: ['openid'] })
+  const prefix = uniquePrefix()
+  const config = testConfig({ sources: [{ ...printed.sources[0], verify: 'none' }], oauth: printed.oauth }, { QUEUE_PREFIX: prefix, DEDUP_WINDOW_SECONDS: '604800' })
+  t.equal(config.sources[0]!.name, 'adobe')
+  t.match(journalUrl, /^http:\/\/127\.0\.0\.1:\d+\//)
+  const events = eventsQueue(t, prefix)
+  startReaders(t, config)
+
+  const queued = (await eventually(async () => {
+    const envelopes = await events.envelopes()
+    return envelopes.length >= 3 ? envelopes : undefined
+  }, 30_000))!
+  t.equal(queued.length, 3)
+  t.same(queued.map(e => e.jobstatus).sort(), ['running', 'running', 'succeeded'], 'one DGR job: running, running, then its final status')
+  t.equal(new Set(queued.map(e => e.jobid)).size, 1)
+
+  sim.kill('SIGTERM')
+  const [code] = await once(sim, 'exit') as [number | null]
+  t.equal(code, 0, 'Ctrl-C stops the fake journal cleanly')
+})
+
+t.test('--via journal refuses kinds without a journal', async t => {
+  const { code, output } = await run(['pdf-services', '--via', 'journal'])
+  t.equal(code, 2)
+  t.match(output, /--via journal needs an Adobe I\/O Events kind/)
 })

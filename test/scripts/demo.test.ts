@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { REDIS_URL } from '../helpers/index.ts'
+
+// `npm run demo -- --once` as a user runs it: a child process against the real
+// Redis, judged only by its report, its exit code and the keys it leaves behind.
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+t.test('the demo acknowledges, forwards (signed) and records every seed event, reads the journal, and cleans up', async t => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--once'], {
+    cwd: root,
+    env: { ...process.env, REDIS_URL, LOG_LEVEL: 'warn', DEMO_ONCE: '' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+
+  t.equal(code, 0, `exit code (stderr: ${stderr.slice(0, 2000)})`)
+  t.match(stdout, /^Result: OK$/m)
+
+  const prefix = /prefix (\{aeg-demo-[0-9a-f]+\}) \(deleted on exit\)/.exec(stdout)?.[1]
+  t.ok(prefix, 'the report names its Redis prefix')
+
+  // One row per event: label, acknowledged, forwarded, recorded.
+  const table = stdout.split('\n').filter(line => /^ {2}\S/.test(line) && /signature ok|NOT ARRIVED|BAD SIGNATURE/.test(line))
+  const rows = table.map(line => line.trim().split(/ {3,}/))
+  const labels = rows.map(r => r[0])
+  for (const seed of ['Lightroom job status', 'Photoshop job status', 'DGR single', 'DGR batch 1/2', 'DGR batch 2/2',
+    'InDesign batch 1/3', 'InDesign batch 3/3', 'CC asset (XDM)', 'PDF Services done', 'PDF Services failed',
+    'Learning Manager 1/2', 'Lightroom, journal only']) {
+    t.ok(labels.includes(seed), `a row for ${seed}`)
+  }
+  for (const [label, acked, forwarded, recorded] of rows) {
+    t.equal(acked, label === 'Lightroom, journal only' ? 'journal' : '200', `${label}: acknowledged`)
+    t.equal(forwarded, 'signature ok', `${label}: forwarded once with a valid signature`)
+    if (/^(CC asset|Learning Manager)/.test(label!)) t.equal(recorded, 'no job id (not a job event)', `${label}: not a job`)
+    else t.match(recorded, /^200 (succeeded|failed) \(job /, `${label}: recorded at GET /jobs/:jobId`)
+  }
+  t.match(rows.find(r => r[0] === 'Photoshop job status')?.[3], /^200 failed/)
+  t.match(rows.find(r => r[0] === 'PDF Services failed')?.[3], /^200 failed/)
+  t.match(stdout, /1 came through the journal \(queued\), 1 recognised as a duplicate of its webhook delivery \("Lightroom job status" forwarded 1 time\)/)
+  t.match(stdout, /0 bad signatures, 0 repeated forwards/)
+  t.match(stdout, /Bull Board: http:\/\/127\.0\.0\.1:\d+\/admin\/queues/)
+
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.quit())
+  const left: string[] = []
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    left.push(...keys)
+  } while (cursor !== '0')
+  t.same(left, [], 'no key with the demo prefix remains')
+})
