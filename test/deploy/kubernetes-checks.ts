@@ -30,7 +30,7 @@ const MODELS: Record<string, Record<string, unknown>> = {
 }
 
 /** Validates a manifest against the OpenAPI schema of its apiVersion/kind; an unknown kind is a problem. */
-export function schemaProblems (doc: Manifest): string[] {
+export function schemaFaults (doc: Manifest): string[] {
   const Class = MODELS[doc.apiVersion]?.[doc.kind]
   if (typeof Class !== 'function') return [`${doc.apiVersion} ${doc.kind}: no model for this kind`]
   try {
@@ -141,7 +141,7 @@ export const ROLE_COMMANDS: Record<string, string[]> = {
   worker: ['node', '--import', 'tsx', 'src/bin/worker.ts']
 }
 
-export function commandProblems (docs: Manifest[]): string[] {
+export function commandFaults (docs: Manifest[]): string[] {
   return workloads(docs).flatMap(w => {
     const expected = ROLE_COMMANDS[w.container.name]
     if (expected === undefined) return [`container ${w.container.name}: not a known role`]

@@ -4,8 +4,8 @@ import { dirname, join, relative } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import {
-  adminExposureProblems, autoscalingProblems, commandProblems, containerEnv, envNameProblems, gracePeriodProblems,
-  hardeningProblems, kedaListProblems, mountedConfigFile, probeProblems, ROLE_COMMANDS, schemaProblems,
+  adminExposureProblems, autoscalingProblems, commandFaults, containerEnv, envNameProblems, gracePeriodProblems,
+  hardeningProblems, kedaListProblems, mountedConfigFile, probeProblems, ROLE_COMMANDS, schemaFaults,
   secretPlaceholderProblems, servicePortProblems, workloads, writableMounts
 } from './kubernetes-checks.ts'
 import { build, isKustomization, missingReferences, readDocuments, readKustomization, yamlFiles, type Manifest } from './kustomize.ts'
@@ -56,22 +56,22 @@ t.test('every YAML document is a known kind and valid against its schema', async
   for (const file of files.filter(f => !isKustomization(f))) {
     t.ok(referenced.has(file), `${rel(file)} is used by a kustomization`)
     for (const doc of readDocuments(file) as Manifest[]) {
-      const problems = schemaProblems(doc)
+      const faults = schemaFaults(doc)
       // A patch is partial: it must name a known kind, and is validated once applied (below).
-      const partial = isPatch(file) && problems.every(p => !p.includes('no model'))
-      t.same(partial ? [] : problems, [], `${rel(file)}: ${doc.kind}/${doc.metadata?.name}`)
+      const partial = isPatch(file) && faults.every(p => !p.includes('no model'))
+      t.same(partial ? [] : faults, [], `${rel(file)}: ${doc.kind}/${doc.metadata?.name}`)
     }
   }
   for (const [dir, docs] of built) {
-    for (const doc of docs) t.same(schemaProblems(doc), [], `${dir} builds a valid ${doc.kind}/${doc.metadata.name}`)
+    for (const doc of docs) t.same(schemaFaults(doc), [], `${dir} builds a valid ${doc.kind}/${doc.metadata.name}`)
   }
 
-  t.match(schemaProblems({ apiVersion: 'v1', kind: 'Frobnicator', metadata: { name: 'x' } }), [/no model/], 'an unknown kind fails')
-  t.match(schemaProblems({ apiVersion: 'example.com/v1', kind: 'Deployment', metadata: { name: 'x' } }), [/no model/], 'an unknown apiVersion fails')
+  t.match(schemaFaults({ apiVersion: 'v1', kind: 'Frobnicator', metadata: { name: 'x' } }), [/no model/], 'an unknown kind fails')
+  t.match(schemaFaults({ apiVersion: 'example.com/v1', kind: 'Deployment', metadata: { name: 'x' } }), [/no model/], 'an unknown apiVersion fails')
   const badDeployment = broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).ports[0].containerPort = 'http' }).find(d => d.kind === 'Deployment')!
-  t.match(schemaProblems(badDeployment), [/containerPort must be integer/], 'a wrong type fails')
+  t.match(schemaFaults(badDeployment), [/containerPort must be integer/], 'a wrong type fails')
   const badScaledObject = broken(example, 'ScaledObject', 'aeg-worker', d => { d.spec.minReplicaCount = 'two' }).find(d => d.kind === 'ScaledObject')!
-  t.not(schemaProblems(badScaledObject).length, 0, 'a ScaledObject is validated too')
+  t.not(schemaFaults(badScaledObject).length, 0, 'a ScaledObject is validated too')
 })
 
 function isPatch (file: string): boolean {
@@ -80,9 +80,9 @@ function isPatch (file: string): boolean {
 }
 
 t.test('the roles run the image\'s entry points', async t => {
-  for (const [dir, docs] of built) t.same(commandProblems(docs), [], dir)
+  for (const [dir, docs] of built) t.same(commandFaults(docs), [], dir)
   for (const command of Object.values(ROLE_COMMANDS)) t.ok(existsSync(join(root, command.at(-1)!)), `${command.at(-1)} exists`)
-  t.not(commandProblems(broken(base, 'Deployment', 'aeg-worker', d => { gatewayContainer(d).command[3] = 'src/bin/gateway.ts' })).length, 0)
+  t.not(commandFaults(broken(base, 'Deployment', 'aeg-worker', d => { gatewayContainer(d).command[3] = 'src/bin/gateway.ts' })).length, 0)
 })
 
 t.test('every environment variable is one the gateway reads', async t => {
