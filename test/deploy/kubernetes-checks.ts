@@ -10,7 +10,7 @@ import { QUEUE } from '../../src/queues.ts'
 import type { Manifest } from './kustomize.ts'
 
 /*
- * Each check returns the problems it found (empty = pass), so a test can both
+ * Each check returns the faults it found (empty = pass), so a test can both
  * require a clean result for the real manifests and show the check catching a
  * deliberately broken copy.
  */
@@ -79,18 +79,18 @@ function keyValues (doc: Manifest): Record<string, string> {
 }
 
 /** The environment a container starts with (envFrom sources, then `env`); a missing source is a problem. */
-export function containerEnv (docs: Manifest[], container: Container): { env: Record<string, string>, problems: string[] } {
+export function containerEnv (docs: Manifest[], container: Container): { env: Record<string, string>, faults: string[] } {
   const env: Record<string, string> = {}
-  const problems: string[] = []
+  const faults: string[] = []
   for (const from of container.envFrom ?? []) {
     const kind = from.configMapRef !== undefined ? 'ConfigMap' : 'Secret'
     const name = (from.configMapRef ?? from.secretRef)!.name!
     const source = find(docs, kind, name)
-    if (source === undefined) problems.push(`${container.name}: envFrom ${kind} ${name} does not exist`)
+    if (source === undefined) faults.push(`${container.name}: envFrom ${kind} ${name} does not exist`)
     else Object.assign(env, keyValues(source))
   }
   for (const e of container.env ?? []) env[e.name] = e.value ?? `(from ${e.valueFrom === undefined ? 'nowhere' : 'a reference'})`
-  return { env, problems }
+  return { env, faults }
 }
 
 /** The setting a process runs with: the container's environment, else the schema default. */
@@ -118,20 +118,20 @@ export function mountedConfigFile (docs: Manifest[], w: Workload, env: Record<st
  * Every variable a container is given is one the gateway reads (env schema) or
  * one its config file interpolates; every variable the file interpolates is given.
  */
-export function envNameProblems (docs: Manifest[]): string[] {
+export function envNameFaults (docs: Manifest[]): string[] {
   const known = new Set(Object.keys(envSchema.properties))
   return workloads(docs).flatMap(w => {
-    const { env, problems } = containerEnv(docs, w.container)
+    const { env, faults } = containerEnv(docs, w.container)
     const file = mountedConfigFile(docs, w, env)
-    if (env.GATEWAY_CONFIG !== undefined && file === undefined) problems.push(`${w.container.name}: GATEWAY_CONFIG ${env.GATEWAY_CONFIG} is not a mounted ConfigMap key`)
+    if (env.GATEWAY_CONFIG !== undefined && file === undefined) faults.push(`${w.container.name}: GATEWAY_CONFIG ${env.GATEWAY_CONFIG} is not a mounted ConfigMap key`)
     const referenced = new Set([...(file ?? '').matchAll(VAR)].map(m => m[1]!))
     for (const name of Object.keys(env)) {
-      if (!known.has(name) && !referenced.has(name)) problems.push(`${w.container.name}: ${name} is neither a gateway variable nor used by the config file`)
+      if (!known.has(name) && !referenced.has(name)) faults.push(`${w.container.name}: ${name} is neither a gateway variable nor used by the config file`)
     }
     for (const name of referenced) {
-      if (env[name] === undefined) problems.push(`${w.container.name}: the config file uses \${${name}}, which the container is not given`)
+      if (env[name] === undefined) faults.push(`${w.container.name}: the config file uses \${${name}}, which the container is not given`)
     }
-    return problems
+    return faults
   })
 }
 
@@ -154,12 +154,12 @@ export function commandFaults (docs: Manifest[]): string[] {
  * on a named container port whose number is the PORT or ADMIN_PORT the process
  * listens on; workers have no port, hence no HTTP probe.
  */
-export function probeProblems (docs: Manifest[]): string[] {
+export function probeFaults (docs: Manifest[]): string[] {
   return workloads(docs).flatMap(w => {
     const c = w.container
     const { env } = containerEnv(docs, c)
     const listening = new Set([Number(setting(env, 'PORT')), Number(setting(env, 'ADMIN_PORT'))])
-    const problems: string[] = []
+    const faults: string[] = []
     const probes: [string, coreV1.IProbe | undefined, string | undefined][] = [
       ['readinessProbe', c.readinessProbe, '/readyz'],
       ['livenessProbe', c.livenessProbe, '/healthz'],
@@ -167,27 +167,27 @@ export function probeProblems (docs: Manifest[]): string[] {
     ]
     for (const [field, probe, path] of probes) {
       if (c.name !== 'gateway') {
-        if (probe?.httpGet !== undefined) problems.push(`${c.name}: ${field} over HTTP, but a worker serves no port`)
+        if (probe?.httpGet !== undefined) faults.push(`${c.name}: ${field} over HTTP, but a worker serves no port`)
         continue
       }
       if (probe === undefined) {
-        if (path !== undefined) problems.push(`${c.name}: no ${field}`)
+        if (path !== undefined) faults.push(`${c.name}: no ${field}`)
         continue
       }
       const get = probe.httpGet
-      if (get === undefined) { problems.push(`${c.name}: ${field} is not an HTTP GET`); continue }
-      if (path !== undefined && get.path !== path) problems.push(`${c.name}: ${field} path ${get.path}, expected ${path}`)
-      if (path === undefined && !['/healthz', '/readyz'].includes(get.path!)) problems.push(`${c.name}: ${field} path ${get.path}`)
+      if (get === undefined) { faults.push(`${c.name}: ${field} is not an HTTP GET`); continue }
+      if (path !== undefined && get.path !== path) faults.push(`${c.name}: ${field} path ${get.path}, expected ${path}`)
+      if (path === undefined && !['/healthz', '/readyz'].includes(get.path!)) faults.push(`${c.name}: ${field} path ${get.path}`)
       const port = typeof get.port === 'number' ? get.port : c.ports?.find(p => p.name === get.port)?.containerPort
-      if (port === undefined) problems.push(`${c.name}: ${field} port ${get.port} is not a container port`)
-      else if (!listening.has(port)) problems.push(`${c.name}: ${field} port ${port} is not where the gateway listens (${[...listening].join(', ')})`)
+      if (port === undefined) faults.push(`${c.name}: ${field} port ${get.port} is not a container port`)
+      else if (!listening.has(port)) faults.push(`${c.name}: ${field} port ${port} is not where the gateway listens (${[...listening].join(', ')})`)
     }
     if (c.name === 'gateway') {
       for (const p of c.ports ?? []) {
-        if (!listening.has(p.containerPort)) problems.push(`${c.name}: container port ${p.name} ${p.containerPort} is not PORT or ADMIN_PORT`)
+        if (!listening.has(p.containerPort)) faults.push(`${c.name}: container port ${p.name} ${p.containerPort} is not PORT or ADMIN_PORT`)
       }
     }
-    return problems
+    return faults
   })
 }
 
@@ -198,7 +198,7 @@ function preStopSeconds (c: Container): number {
 }
 
 /** The kubelet's SIGKILL comes after the preStop hook and the process's whole shutdown budget. */
-export function gracePeriodProblems (docs: Manifest[]): string[] {
+export function gracePeriodFaults (docs: Manifest[]): string[] {
   return workloads(docs).flatMap(w => {
     const { env } = containerEnv(docs, w.container)
     const shutdownMs = Number(setting(env, 'SHUTDOWN_TIMEOUT_MS'))
@@ -210,26 +210,26 @@ export function gracePeriodProblems (docs: Manifest[]): string[] {
 }
 
 /** Non-root, no privilege escalation, no capabilities, seccomp, read-only root, bounded resources. */
-export function hardeningProblems (docs: Manifest[]): string[] {
+export function hardeningFaults (docs: Manifest[]): string[] {
   return workloads(docs).flatMap(w => {
     const pod = w.pod.securityContext ?? {}
     const sc = w.container.securityContext ?? {}
     const name = `${w.deployment.metadata.name}/${w.container.name}`
-    const problems: string[] = []
+    const faults: string[] = []
     const runAsUser = sc.runAsUser ?? pod.runAsUser
-    if ((sc.runAsNonRoot ?? pod.runAsNonRoot) !== true) problems.push(`${name}: runAsNonRoot is not true`)
-    if (runAsUser !== 1000) problems.push(`${name}: runAsUser ${runAsUser}, expected 1000 (the image's node user)`)
-    if (sc.allowPrivilegeEscalation !== false) problems.push(`${name}: allowPrivilegeEscalation is not false`)
-    if (sc.readOnlyRootFilesystem !== true) problems.push(`${name}: readOnlyRootFilesystem is not true`)
-    if (!(sc.capabilities?.drop ?? []).includes('ALL')) problems.push(`${name}: capabilities do not drop ALL`)
-    if (sc.capabilities?.add !== undefined && sc.capabilities.add.length > 0) problems.push(`${name}: adds capabilities`)
-    if ((sc.seccompProfile ?? pod.seccompProfile)?.type !== 'RuntimeDefault') problems.push(`${name}: seccomp profile is not RuntimeDefault`)
+    if ((sc.runAsNonRoot ?? pod.runAsNonRoot) !== true) faults.push(`${name}: runAsNonRoot is not true`)
+    if (runAsUser !== 1000) faults.push(`${name}: runAsUser ${runAsUser}, expected 1000 (the image's node user)`)
+    if (sc.allowPrivilegeEscalation !== false) faults.push(`${name}: allowPrivilegeEscalation is not false`)
+    if (sc.readOnlyRootFilesystem !== true) faults.push(`${name}: readOnlyRootFilesystem is not true`)
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) faults.push(`${name}: capabilities do not drop ALL`)
+    if (sc.capabilities?.add !== undefined && sc.capabilities.add.length > 0) faults.push(`${name}: adds capabilities`)
+    if ((sc.seccompProfile ?? pod.seccompProfile)?.type !== 'RuntimeDefault') faults.push(`${name}: seccomp profile is not RuntimeDefault`)
     for (const kind of ['requests', 'limits'] as const) {
       for (const resource of ['cpu', 'memory']) {
-        if (w.container.resources?.[kind]?.[resource] === undefined) problems.push(`${name}: no ${resource} ${kind}`)
+        if (w.container.resources?.[kind]?.[resource] === undefined) faults.push(`${name}: no ${resource} ${kind}`)
       }
     }
-    return problems
+    return faults
   })
 }
 
@@ -239,15 +239,15 @@ export function writableMounts (w: Workload): string[] {
 }
 
 /** The admin port (Bull Board can delete jobs) is reachable only inside the cluster. */
-export function adminExposureProblems (docs: Manifest[]): string[] {
-  const problems: string[] = []
+export function adminExposureFaults (docs: Manifest[]): string[] {
+  const faults: string[] = []
   const adminServicePorts = new Set<string>()
   for (const doc of docs.filter(d => d.kind === 'Service')) {
     const spec = (doc as unknown as coreV1.IService).spec!
     for (const p of spec.ports ?? []) {
       if (p.targetPort !== 'admin' && p.targetPort !== 3001 && p.name !== 'admin') continue
       adminServicePorts.add(`${doc.metadata.name}:${p.name}`).add(`${doc.metadata.name}:${p.port}`)
-      if ((spec.type ?? 'ClusterIP') !== 'ClusterIP') problems.push(`Service ${doc.metadata.name} exposes the admin port as ${spec.type}`)
+      if ((spec.type ?? 'ClusterIP') !== 'ClusterIP') faults.push(`Service ${doc.metadata.name} exposes the admin port as ${spec.type}`)
     }
   }
   for (const doc of docs.filter(d => d.kind === 'Ingress')) {
@@ -256,14 +256,14 @@ export function adminExposureProblems (docs: Manifest[]): string[] {
     for (const b of backends) {
       if (b?.service === undefined) continue
       const port = b.service.port?.name ?? b.service.port?.number
-      if (adminServicePorts.has(`${b.service.name}:${port}`)) problems.push(`Ingress ${doc.metadata.name} routes to the admin port (${b.service.name}:${port})`)
+      if (adminServicePorts.has(`${b.service.name}:${port}`)) faults.push(`Ingress ${doc.metadata.name} routes to the admin port (${b.service.name}:${port})`)
     }
   }
-  return problems
+  return faults
 }
 
 /** Service target ports name ports of the pods they select. */
-export function servicePortProblems (docs: Manifest[]): string[] {
+export function servicePortFaults (docs: Manifest[]): string[] {
   return docs.filter(d => d.kind === 'Service').flatMap(doc => {
     const spec = (doc as unknown as coreV1.IService).spec!
     const selected = workloads(docs).filter(w => Object.entries(spec.selector ?? {}).every(([k, v]) => w.deployment.spec!.template.metadata?.labels?.[k] === v))
@@ -275,7 +275,7 @@ export function servicePortProblems (docs: Manifest[]): string[] {
 }
 
 /** Secrets in the repository hold placeholders only, never anything that looks real. */
-export function secretPlaceholderProblems (docs: Manifest[]): string[] {
+export function secretPlaceholderFaults (docs: Manifest[]): string[] {
   return docs.filter(d => d.kind === 'Secret').flatMap(doc =>
     Object.entries(keyValues(doc)).filter(([, v]) => v !== 'REPLACE_ME').map(([k]) => `Secret ${doc.metadata.name}: ${k} is not the REPLACE_ME placeholder`))
 }
@@ -295,36 +295,36 @@ function scaleTargets (docs: Manifest[]): ScaleTarget[] {
  * Deployment, none is driven by two autoscalers (KEDA makes an HPA of its own),
  * and an autoscaled Deployment leaves `replicas` to its autoscaler.
  */
-export function autoscalingProblems (docs: Manifest[]): string[] {
-  const problems: string[] = []
+export function autoscalingFaults (docs: Manifest[]): string[] {
+  const faults: string[] = []
   const seen = new Map<string, string>()
   for (const t of scaleTargets(docs)) {
     const target = find(docs, t.kind, t.name) as (appsV1.IDeployment & Manifest) | undefined
-    if (target === undefined) { problems.push(`${t.by} targets ${t.kind}/${t.name}, which does not exist`); continue }
+    if (target === undefined) { faults.push(`${t.by} targets ${t.kind}/${t.name}, which does not exist`); continue }
     const other = seen.get(t.name)
-    if (other !== undefined) problems.push(`${t.kind}/${t.name} is scaled by both ${other} and ${t.by}`)
+    if (other !== undefined) faults.push(`${t.kind}/${t.name} is scaled by both ${other} and ${t.by}`)
     seen.set(t.name, t.by)
-    if (target.spec?.replicas !== undefined) problems.push(`${t.kind}/${t.name} sets replicas, which ${t.by} owns`)
+    if (target.spec?.replicas !== undefined) faults.push(`${t.kind}/${t.name} sets replicas, which ${t.by} owns`)
   }
-  return problems
+  return faults
 }
 
 /**
  * KEDA's Redis triggers watch BullMQ's wait list of every queue,
  * `<QUEUE_PREFIX>:<queue>:wait`, under the prefix the workers use.
  */
-export function kedaListProblems (docs: Manifest[]): string[] {
-  const problems: string[] = []
+export function kedaListFaults (docs: Manifest[]): string[] {
+  const faults: string[] = []
   for (const so of docs.filter(d => d.kind === 'ScaledObject')) {
     const name = (so.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name
     const w = workloads(docs).find(w => w.deployment.metadata.name === name)
-    if (w === undefined) { problems.push(`ScaledObject ${so.metadata.name}: no Deployment ${name}`); continue }
+    if (w === undefined) { faults.push(`ScaledObject ${so.metadata.name}: no Deployment ${name}`); continue }
     const prefix = setting(containerEnv(docs, w.container).env, 'QUEUE_PREFIX')
     const triggers = (so.spec as { triggers: { type: string, metadata: Record<string, string> }[] }).triggers
     const lists = triggers.filter(t => t.type === 'redis').map(t => t.metadata.listName)
     const expected = Object.values(QUEUE).map(q => `${prefix}:${q}:wait`)
-    for (const list of expected) if (!lists.includes(list)) problems.push(`ScaledObject ${so.metadata.name}: no trigger on ${list}`)
-    for (const list of lists) if (!expected.includes(list!)) problems.push(`ScaledObject ${so.metadata.name}: ${list} is not a wait list of the workers' queues`)
+    for (const list of expected) if (!lists.includes(list)) faults.push(`ScaledObject ${so.metadata.name}: no trigger on ${list}`)
+    for (const list of lists) if (!expected.includes(list!)) faults.push(`ScaledObject ${so.metadata.name}: ${list} is not a wait list of the workers' queues`)
   }
-  return problems
+  return faults
 }

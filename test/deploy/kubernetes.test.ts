@@ -4,9 +4,9 @@ import { dirname, join, relative } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import {
-  adminExposureProblems, autoscalingProblems, commandFaults, containerEnv, envNameProblems, gracePeriodProblems,
-  hardeningProblems, kedaListProblems, mountedConfigFile, probeProblems, ROLE_COMMANDS, schemaFaults,
-  secretPlaceholderProblems, servicePortProblems, workloads, writableMounts
+  adminExposureFaults, autoscalingFaults, commandFaults, containerEnv, envNameFaults, gracePeriodFaults,
+  hardeningFaults, kedaListFaults, mountedConfigFile, probeFaults, ROLE_COMMANDS, schemaFaults,
+  secretPlaceholderFaults, servicePortFaults, workloads, writableMounts
 } from './kubernetes-checks.ts'
 import { build, isKustomization, missingReferences, readDocuments, readKustomization, yamlFiles, type Manifest } from './kustomize.ts'
 
@@ -86,11 +86,11 @@ t.test('the roles run the image\'s entry points', async t => {
 })
 
 t.test('every environment variable is one the gateway reads', async t => {
-  for (const [dir, docs] of built) t.same(envNameProblems(docs), [], dir)
-  t.match(envNameProblems(broken(base, 'ConfigMap', 'aeg-config', d => { d.data.REDIS_HOST = 'redis' })), [/REDIS_HOST is neither/], 'an invented name in the ConfigMap')
-  t.match(envNameProblems(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).env = [{ name: 'SHUTDOWN_TIMEOUT', value: '1' }] })), [/SHUTDOWN_TIMEOUT is neither/], 'an invented name in a Deployment')
-  t.match(envNameProblems(broken(base, 'Secret', 'aeg-secrets', d => { delete d.stringData.FORWARD_SECRET })), [/uses \$\{FORWARD_SECRET\}/], 'a variable the config file needs is missing')
-  t.match(envNameProblems(broken(base, 'Deployment', 'aeg-worker', d => { gatewayContainer(d).envFrom[0].configMapRef.name = 'nope' })), [/ConfigMap nope does not exist/])
+  for (const [dir, docs] of built) t.same(envNameFaults(docs), [], dir)
+  t.match(envNameFaults(broken(base, 'ConfigMap', 'aeg-config', d => { d.data.REDIS_HOST = 'redis' })), [/REDIS_HOST is neither/], 'an invented name in the ConfigMap')
+  t.match(envNameFaults(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).env = [{ name: 'SHUTDOWN_TIMEOUT', value: '1' }] })), [/SHUTDOWN_TIMEOUT is neither/], 'an invented name in a Deployment')
+  t.match(envNameFaults(broken(base, 'Secret', 'aeg-secrets', d => { delete d.stringData.FORWARD_SECRET })), [/uses \$\{FORWARD_SECRET\}/], 'a variable the config file needs is missing')
+  t.match(envNameFaults(broken(base, 'Deployment', 'aeg-worker', d => { gatewayContainer(d).envFrom[0].configMapRef.name = 'nope' })), [/ConfigMap nope does not exist/])
 })
 
 t.test('the configuration as deployed loads, and refuses to start on the placeholder Redis URL', async t => {
@@ -116,57 +116,57 @@ t.test('the configuration as deployed loads, and refuses to start on the placeho
 })
 
 t.test('probes: readiness /readyz and liveness /healthz on a port the gateway listens on', async t => {
-  for (const [dir, docs] of built) t.same(probeProblems(docs), [], dir)
-  t.match(probeProblems(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).readinessProbe.httpGet.path = '/healthz' })), [/readinessProbe path \/healthz/])
-  t.match(probeProblems(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).livenessProbe.httpGet.port = 'http' })), [/port http is not a container port/])
-  t.match(probeProblems(broken(base, 'ConfigMap', 'aeg-config', d => { d.data.PORT = '8080' })), [/not where the gateway listens/])
-  t.match(probeProblems(broken(base, 'Deployment', 'aeg-gateway', d => { delete gatewayContainer(d).readinessProbe })), [/no readinessProbe/])
+  for (const [dir, docs] of built) t.same(probeFaults(docs), [], dir)
+  t.match(probeFaults(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).readinessProbe.httpGet.path = '/healthz' })), [/readinessProbe path \/healthz/])
+  t.match(probeFaults(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).livenessProbe.httpGet.port = 'http' })), [/port http is not a container port/])
+  t.match(probeFaults(broken(base, 'ConfigMap', 'aeg-config', d => { d.data.PORT = '8080' })), [/not where the gateway listens/])
+  t.match(probeFaults(broken(base, 'Deployment', 'aeg-gateway', d => { delete gatewayContainer(d).readinessProbe })), [/no readinessProbe/])
 })
 
 t.test('services target named container ports; the admin port never leaves the cluster', async t => {
   for (const [dir, docs] of built) {
-    t.same(servicePortProblems(docs), [], dir)
-    t.same(adminExposureProblems(docs), [], dir)
+    t.same(servicePortFaults(docs), [], dir)
+    t.same(adminExposureFaults(docs), [], dir)
   }
   t.ok(example.some(d => d.kind === 'Ingress'), 'the example overlay has an Ingress')
-  t.match(servicePortProblems(broken(base, 'Service', 'aeg-gateway', d => { d.spec.ports[0].targetPort = 'public' })), [/target port public/])
-  t.match(adminExposureProblems(broken(base, 'Service', 'aeg-gateway-admin', d => { d.spec.type = 'LoadBalancer' })), [/exposes the admin port as LoadBalancer/])
-  t.match(adminExposureProblems(broken(example, 'Ingress', 'aeg-gateway', d => {
+  t.match(servicePortFaults(broken(base, 'Service', 'aeg-gateway', d => { d.spec.ports[0].targetPort = 'public' })), [/target port public/])
+  t.match(adminExposureFaults(broken(base, 'Service', 'aeg-gateway-admin', d => { d.spec.type = 'LoadBalancer' })), [/exposes the admin port as LoadBalancer/])
+  t.match(adminExposureFaults(broken(example, 'Ingress', 'aeg-gateway', d => {
     d.spec.rules[0].http.paths[0].backend.service = { name: 'aeg-gateway-admin', port: { name: 'admin' } }
   })), [/routes to the admin port/])
 })
 
 t.test('terminationGracePeriodSeconds covers the preStop pause and SHUTDOWN_TIMEOUT_MS', async t => {
-  for (const [dir, docs] of built) t.same(gracePeriodProblems(docs), [], dir)
-  t.match(gracePeriodProblems(broken(base, 'Deployment', 'aeg-gateway', d => { d.spec.template.spec.terminationGracePeriodSeconds = 12 })), [/12 s is not above/], 'preStop 5 s + 10 s budget > 12 s')
-  t.match(gracePeriodProblems(broken(base, 'ConfigMap', 'aeg-config', d => { d.data.SHUTDOWN_TIMEOUT_MS = '60000' })), [/not above SHUTDOWN_TIMEOUT_MS 60000/, /not above SHUTDOWN_TIMEOUT_MS 60000/])
+  for (const [dir, docs] of built) t.same(gracePeriodFaults(docs), [], dir)
+  t.match(gracePeriodFaults(broken(base, 'Deployment', 'aeg-gateway', d => { d.spec.template.spec.terminationGracePeriodSeconds = 12 })), [/12 s is not above/], 'preStop 5 s + 10 s budget > 12 s')
+  t.match(gracePeriodFaults(broken(base, 'ConfigMap', 'aeg-config', d => { d.data.SHUTDOWN_TIMEOUT_MS = '60000' })), [/not above SHUTDOWN_TIMEOUT_MS 60000/, /not above SHUTDOWN_TIMEOUT_MS 60000/])
 })
 
 t.test('containers run as the non-root node user with nothing extra allowed', async t => {
-  for (const [dir, docs] of built) t.same(hardeningProblems(docs), [], dir)
-  t.match(hardeningProblems(broken(base, 'Deployment', 'aeg-worker', d => {
+  for (const [dir, docs] of built) t.same(hardeningFaults(docs), [], dir)
+  t.match(hardeningFaults(broken(base, 'Deployment', 'aeg-worker', d => {
     d.spec.template.spec.securityContext.runAsUser = 0
     delete gatewayContainer(d).securityContext.runAsUser
   })), [/runAsUser 0/])
-  t.match(hardeningProblems(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).securityContext.runAsNonRoot = false })), [/runAsNonRoot/])
-  t.match(hardeningProblems(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).securityContext.capabilities = { drop: ['NET_RAW'] } })), [/drop ALL/])
-  t.match(hardeningProblems(broken(base, 'Deployment', 'aeg-gateway', d => { delete gatewayContainer(d).resources.limits })), [/no cpu limits/, /no memory limits/])
+  t.match(hardeningFaults(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).securityContext.runAsNonRoot = false })), [/runAsNonRoot/])
+  t.match(hardeningFaults(broken(base, 'Deployment', 'aeg-gateway', d => { gatewayContainer(d).securityContext.capabilities = { drop: ['NET_RAW'] } })), [/drop ALL/])
+  t.match(hardeningFaults(broken(base, 'Deployment', 'aeg-gateway', d => { delete gatewayContainer(d).resources.limits })), [/no cpu limits/, /no memory limits/])
 })
 
 t.test('secrets in the repository are placeholders', async t => {
-  for (const [dir, docs] of built) t.same(secretPlaceholderProblems(docs), [], dir)
-  t.match(secretPlaceholderProblems(broken(base, 'Secret', 'aeg-secrets', d => { d.stringData.ADMIN_PASSWORD = 'hunter22hunter22' })), [/ADMIN_PASSWORD is not the REPLACE_ME placeholder/])
+  for (const [dir, docs] of built) t.same(secretPlaceholderFaults(docs), [], dir)
+  t.match(secretPlaceholderFaults(broken(base, 'Secret', 'aeg-secrets', d => { d.stringData.ADMIN_PASSWORD = 'hunter22hunter22' })), [/ADMIN_PASSWORD is not the REPLACE_ME placeholder/])
 })
 
 t.test('workers: a CPU HPA in the base, KEDA instead of it in the example, never both', async t => {
   t.same(base.filter(d => d.kind === 'HorizontalPodAutoscaler' || d.kind === 'ScaledObject').map(d => d.kind), ['HorizontalPodAutoscaler'])
   t.same(example.filter(d => d.kind === 'HorizontalPodAutoscaler' || d.kind === 'ScaledObject').map(d => d.kind), ['ScaledObject'])
   for (const [dir, docs] of built) {
-    t.same(autoscalingProblems(docs), [], dir)
-    t.same(kedaListProblems(docs), [], dir)
+    t.same(autoscalingFaults(docs), [], dir)
+    t.same(kedaListFaults(docs), [], dir)
   }
   const bothScalers = [...example, ...base.filter(d => d.kind === 'HorizontalPodAutoscaler')]
-  t.match(autoscalingProblems(bothScalers), [/scaled by both/], 'an HPA next to the ScaledObject')
-  t.match(autoscalingProblems(broken(base, 'Deployment', 'aeg-worker', d => { d.spec.replicas = 3 })), [/sets replicas/])
-  t.match(kedaListProblems(broken(example, 'ConfigMap', 'aeg-config', d => { d.data.QUEUE_PREFIX = '{prod}' })), [/no trigger on \{prod\}:events:wait/, /no trigger on \{prod\}:forward:wait/, /no trigger on \{prod\}:outputs:wait/, /not a wait list/, /not a wait list/, /not a wait list/])
+  t.match(autoscalingFaults(bothScalers), [/scaled by both/], 'an HPA next to the ScaledObject')
+  t.match(autoscalingFaults(broken(base, 'Deployment', 'aeg-worker', d => { d.spec.replicas = 3 })), [/sets replicas/])
+  t.match(kedaListFaults(broken(example, 'ConfigMap', 'aeg-config', d => { d.data.QUEUE_PREFIX = '{prod}' })), [/no trigger on \{prod\}:events:wait/, /no trigger on \{prod\}:forward:wait/, /no trigger on \{prod\}:outputs:wait/, /not a wait list/, /not a wait list/, /not a wait list/])
 })
