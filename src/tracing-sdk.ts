@@ -117,6 +117,10 @@ export async function startSdk (role: string, log: Logger, env: NodeJS.ProcessEn
     },
     async shutdown () {
       await provider.shutdown().catch((err: unknown) => otelLog.warn({ err }, 'spans not flushed at shutdown'))
+      // Unregistered, so a later start in the same process (tests) registers afresh.
+      trace.disable()
+      context.disable()
+      propagation.disable()
     }
   }
 }

@@ -51,3 +51,22 @@ t.test('http/protobuf (the default protocol): a span is exported as protobuf to 
   t.same(requests.map(r => [r.path, r.contentType]), [['/v1/traces', 'application/x-protobuf']], 'one protobuf export at the shutdown flush')
   t.ok(requests[0]!.bytes > 0)
 })
+
+t.test('OTEL_TRACES_SAMPLER is the SDK\'s: always_off exports nothing, and the traceparent says "not sampled"', async t => {
+  let exports = 0
+  const receiver = await httpServer(t, (_req, res) => { exports++; res.writeHead(200).end() })
+  const saved = { endpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT, sampler: process.env.OTEL_TRACES_SAMPLER }
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
+  process.env.OTEL_TRACES_SAMPLER = 'always_off'
+  t.teardown(() => {
+    for (const [name, value] of [['OTEL_EXPORTER_OTLP_ENDPOINT', saved.endpoint], ['OTEL_TRACES_SAMPLER', saved.sampler]] as const) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  })
+  const stop = await startTracing('gateway', silent, process.env)
+  const headers = await withSpan('unsampled', 'client', () => ({}), async (span) => span!.inject({}))
+  t.match(headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, 'flag 00: the destination can follow the decision')
+  await stop!()
+  t.equal(exports, 0, 'nothing exported, even at the shutdown flush')
+})
