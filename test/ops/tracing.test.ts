@@ -2,12 +2,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { pino } from 'pino'
 import type { Test } from 'tap'
 import t from 'tap'
 import {
   adobeSignedHeaders, destination, eventually, fixture, httpServer, keyServer, listeningPort, REDIS_URL, spawnRole,
   testRedis, uniquePrefix, within, workersReady, type Destination, type RoleProcess
 } from '../helpers/index.ts'
+import { fakeJournal } from '../helpers/fake-journal.ts'
+import { eventsQueue } from '../helpers/sources.ts'
+import { journalConfig, lightroomEvent, SOURCE, startReaders, statusWhen } from '../workers/journal/support.ts'
+import { startTracing } from '../../src/tracing.ts'
 
 const SECRET = 'tracing-forward-secret'
 
@@ -124,13 +129,19 @@ async function startStack (t: Test, extraEnv: Record<string, string>) {
   testRedis(t, prefix)
   const keys = await keyServer(t)
   const dest = await destination(t, { secret: SECRET })
+  // Where the event's output is downloaded from (an Adobe storage URL in production).
+  const downloads: { traceparent: string | undefined }[] = []
+  const files = await httpServer(t, (req, res) => {
+    downloads.push({ traceparent: req.headers.traceparent as string | undefined })
+    res.writeHead(200, { 'content-type': 'image/jpeg' }).end('jpeg bytes')
+  })
   const dir = await mkdtemp(join(tmpdir(), 'aeg-tracing-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const configFile = join(dir, 'gateway.config.json')
   await writeFile(configFile, JSON.stringify({
     sources: [{ name: 'lightroom', kind: 'adobe-io-events', clientId: 'lightroom-client' }],
     destinations: [{ name: 'orders', url: `${dest.url}/hooks/orders?token=path-secret`, secret: '${FORWARD_SECRET}' }],
-    outputs: { dir: join(dir, 'outputs') }
+    outputs: { dir: join(dir, 'outputs'), allowHosts: ['127.0.0.1'], allowHttp: true }
   }))
   const env = {
     REDIS_URL,
@@ -149,15 +160,15 @@ async function startStack (t: Test, extraEnv: Record<string, string>) {
   const port = await listeningPort(gateway, 'gateway')
   await worker.waitForLog(workersReady)
   await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200)
-  return { gateway, worker, port, dest }
+  return { gateway, worker, port, dest, files: { url: files.url, downloads } }
 }
 
-/** Sends one signed Lightroom event (no outputs to download) and waits for its forward. */
-async function sendOneEvent (t: Test, port: number, dest: Destination, eventId: string) {
+/** Sends one signed Lightroom event with one output to download from `filesUrl`, and waits for its forward. */
+async function sendOneEvent (t: Test, port: number, dest: Destination, filesUrl: string, eventId: string) {
   const event = fixture('adobe-io-events/lightroom-job-status.json')
   event.event_id = eventId
   event.event.body.jobId = `job-${eventId}`
-  event.event.body.outputs = [{ input: 'input.dng', status: 'succeeded' }]
+  event.event.body.outputs = [{ input: 'input.dng', status: 'succeeded', _links: { self: [{ href: `${filesUrl}/rendition.jpg?sig=presigned` }] } }]
   delete event.event.body._links
   event.recipient_client_id = 'lightroom-client'
   const body = JSON.stringify(event)
@@ -170,12 +181,12 @@ async function sendOneEvent (t: Test, port: number, dest: Destination, eventId: 
 
 t.test('with an OTLP endpoint: one trace from the webhook request through the queue to the forward, which carries it on', async t => {
   const receiver = await otlpReceiver(t)
-  const { gateway, worker, port, dest } = await startStack(t, {
+  const { gateway, worker, port, dest, files } = await startStack(t, {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_BSP_SCHEDULE_DELAY: '100'
   })
-  const forward = await sendOneEvent(t, port, dest, 'traced-1')
+  const forward = await sendOneEvent(t, port, dest, files.url, 'traced-1')
 
   // Every span of the event's path, in one trace: the gateway's request, its enqueue, the worker's jobs and the POST.
   const traceparent = String(forward.headers.traceparent)
@@ -189,7 +200,9 @@ t.test('with an OTLP endpoint: one trace from the webhook request through the qu
       has('aeg-gateway', n => n === 'add events.lightroom') &&
       has('aeg-worker', n => n === 'process events') &&
       has('aeg-worker', n => n === 'process forward') &&
-      has('aeg-worker', n => n === 'POST')
+      has('aeg-worker', n => n === 'POST') &&
+      has('aeg-worker', n => n === 'process outputs') &&
+      has('aeg-worker', n => n === 'download')
     return complete ? trace : undefined
   }, 'the whole trace of the event')
 
@@ -213,6 +226,11 @@ t.test('with an OTLP endpoint: one trace from the webhook request through the qu
   t.ok(postPath.includes('process forward') && postPath.includes('process events') && postPath.includes('add events.lightroom') && postPath.at(-1) === 'request',
     `the POST descends from the forward job, the events job, the enqueue and the request (${postPath.join(' < ')})`)
 
+  const download = inTrace.find(s => s.name === 'download')!
+  t.equal(download.attributes['aeg.output.outcome'], 'saved', 'the download span records the outcome')
+  t.ok(ancestors(download).includes('process outputs') && ancestors(download).includes('process events'), `the download descends from the outputs job and the events job (${ancestors(download).join(' < ')})`)
+  t.same(files.downloads.map(d => d.traceparent), [undefined], 'the download request to the storage host carries no traceparent')
+
   // The worker polls while idle; those polls are not traces of their own.
   t.same(receiver.spans.filter(s => s.parentSpanId === '' && s.name.startsWith('getNextJob')).map(s => s.name), [], 'no root span for an idle poll')
   t.ok(loadedOtelSdk(gateway).some(url => url.includes('@opentelemetry/sdk-trace')), 'the probe sees the SDK loaded when tracing is on')
@@ -222,8 +240,8 @@ t.test('with an OTLP endpoint: one trace from the webhook request through the qu
 })
 
 t.test('without an OTLP endpoint: no OpenTelemetry SDK is loaded and the forward carries no traceparent', async t => {
-  const { gateway, worker, port, dest } = await startStack(t, {})
-  const forward = await sendOneEvent(t, port, dest, 'untraced-1')
+  const { gateway, worker, port, dest, files } = await startStack(t, {})
+  const forward = await sendOneEvent(t, port, dest, files.url, 'untraced-1')
   t.equal(forward.headers.traceparent, undefined, 'no traceparent')
   t.equal(await gateway.stop(), 0)
   t.equal(await worker.stop(), 0)
@@ -233,17 +251,57 @@ t.test('without an OTLP endpoint: no OpenTelemetry SDK is loaded and the forward
 
 t.test('OTEL_SDK_DISABLED=true wins over an endpoint: nothing exported, even at the shutdown flush', async t => {
   const receiver = await otlpReceiver(t)
-  const { gateway, worker, port, dest } = await startStack(t, {
+  const { gateway, worker, port, dest, files } = await startStack(t, {
     OTEL_SDK_DISABLED: 'true',
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_BSP_SCHEDULE_DELAY: '100'
   })
-  const forward = await sendOneEvent(t, port, dest, 'disabled-1')
+  const forward = await sendOneEvent(t, port, dest, files.url, 'disabled-1')
   t.equal(forward.headers.traceparent, undefined, 'no traceparent')
   // Had tracing been on, stopping would have flushed every span to the receiver.
   t.equal(await gateway.stop(), 0)
   t.equal(await worker.stop(), 0)
   t.same(receiver.requests, [], 'the receiver got no request')
   t.same(loadedOtelSdk(worker), [], 'the worker loaded no OpenTelemetry SDK, exporter or instrumentation')
+})
+
+t.test('journal reader (in this process): a span per page request, whose events\' jobs carry its trace', async t => {
+  const receiver = await otlpReceiver(t)
+  // The exporter reads its endpoint and the batch delay from process.env.
+  const saved = { ...process.env }
+  Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' })
+  t.teardown(() => {
+    for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_BSP_SCHEDULE_DELAY']) {
+      if (saved[name] === undefined) delete process.env[name]
+      else process.env[name] = saved[name]
+    }
+  })
+  const stopTracing = (await startTracing('worker', pino({ level: 'silent' })))!
+  t.teardown(stopTracing)
+
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const fake = await fakeJournal(t, { pageSize: 2, retryAfterSeconds: null })
+  for (const id of ['j-1', 'j-2']) fake.publish(lightroomEvent(id))
+  const config = journalConfig(fake, prefix, 'oldest')
+  const queue = eventsQueue(t, prefix)
+  // Built after tracing started, so its EventQueue (the edge's) traces the enqueue.
+  startReaders(t, config)
+  await statusWhen(config, redis, s => s.queued === 2)
+
+  const [page, add] = await receiver.until(spans => {
+    const add = spans.find(s => s.name === `add events.${SOURCE}`)
+    const page = add && spans.find(s => s.name === 'journal page' && s.spanId === add.parentSpanId)
+    return page && add ? [page, add] as const : undefined
+  }, 'a journal page span with an enqueue under it')
+  t.equal(page.attributes['aeg.source'], SOURCE)
+  t.equal(page.role, 'worker')
+  t.equal(add.traceId, page.traceId)
+  const jobs = await queue.queue.getJobs(['waiting'], 0, -1, true)
+  t.equal(jobs.length, 2)
+  for (const job of jobs) {
+    const metadata = JSON.parse(job.opts.telemetry?.metadata ?? '{}') as { traceparent?: string }
+    t.match(metadata.traceparent, new RegExp(`^00-${page.traceId}-${add.spanId}-01$`), `job ${job.id} carries the enqueue span's context (BullMQ's opts.telemetry.metadata)`)
+  }
 })
