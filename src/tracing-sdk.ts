@@ -86,6 +86,10 @@ export async function startSdk (role: string, log: Logger, env: NodeJS.ProcessEn
   const fastifyOtel = new FastifyOtelInstrumentation({
     // One span per request and one for its handler; a span per lifecycle hook would outnumber them.
     instrumentHooks: false,
+    // Named as HTTP server spans are (`POST /webhooks/:source`) rather than the plugin's plain `request`.
+    requestHook: (span: { updateName (name: string): unknown }, request: { method: string, routeOptions: { url?: string } }) => {
+      if (request.routeOptions.url !== undefined) span.updateName(`${request.method} ${request.routeOptions.url}`)
+    },
     ignorePaths: (route: { url?: string }) => route.url !== undefined && PROBE_PATHS.has(route.url)
   })
   const tracer = trace.getTracer(TRACER_NAME)

@@ -196,7 +196,7 @@ t.test('with an OTLP endpoint: one trace from the webhook request through the qu
   const inTrace = await receiver.until(spans => {
     const trace = spans.filter(s => s.traceId === traceId)
     const has = (service: string, name: (n: string) => boolean) => trace.some(s => s.service === service && name(s.name))
-    const complete = has('aeg-gateway', n => n === 'request') &&
+    const complete = has('aeg-gateway', n => n === 'POST /webhooks/:source') &&
       has('aeg-gateway', n => n === 'add events.lightroom') &&
       has('aeg-worker', n => n === 'process events') &&
       has('aeg-worker', n => n === 'process forward') &&
@@ -206,7 +206,7 @@ t.test('with an OTLP endpoint: one trace from the webhook request through the qu
     return complete ? trace : undefined
   }, 'the whole trace of the event')
 
-  const request = inTrace.find(s => s.name === 'request')!
+  const request = inTrace.find(s => s.name === 'POST /webhooks/:source')!
   t.equal(request.attributes['http.route'], '/webhooks/:source', 'the request span is the webhook route')
   t.equal(request.parentSpanId, '', 'the webhook request starts the trace')
   t.equal(request.role, 'gateway')
@@ -223,7 +223,7 @@ t.test('with an OTLP endpoint: one trace from the webhook request through the qu
   const byId = new Map(inTrace.map(s => [s.spanId, s]))
   const ancestors = (s: ExportedSpan): string[] => s.parentSpanId === '' ? [] : [byId.get(s.parentSpanId)!.name, ...ancestors(byId.get(s.parentSpanId)!)]
   const postPath = ancestors(post)
-  t.ok(postPath.includes('process forward') && postPath.includes('process events') && postPath.includes('add events.lightroom') && postPath.at(-1) === 'request',
+  t.ok(postPath.includes('process forward') && postPath.includes('process events') && postPath.includes('add events.lightroom') && postPath.at(-1) === 'POST /webhooks/:source',
     `the POST descends from the forward job, the events job, the enqueue and the request (${postPath.join(' < ')})`)
 
   const download = inTrace.find(s => s.name === 'download')!
