@@ -19,11 +19,11 @@ const TRACER_NAME = 'adobe-job-events-gateway'
 /** Kubernetes and compose probe these every few seconds: a trace each would bury the events' traces. */
 const PROBE_PATHS = new Set(['/healthz', '/readyz'])
 /**
- * BullMQ operations a worker runs on its own while idle (a blocking poll that
- * found nothing, the periodic stalled check). Outside a trace they would each
- * start a trace of their own, several a second per process, holding nothing.
+ * BullMQ operations a worker runs on its own (the periodic stalled-job check,
+ * per queue). Outside a trace each would start a trace of its own every
+ * stalled interval, holding nothing about any event.
  */
-const IDLE_OPERATIONS = ['getNextJob ', 'moveStalledJobsToWait ']
+const IDLE_OPERATIONS = ['moveStalledJobsToWait ']
 
 /** `http/protobuf` (the OpenTelemetry default) or `http/json`; traces-specific variable first. */
 function protocolOf (env: NodeJS.ProcessEnv): 'http/protobuf' | 'http/json' {
@@ -49,7 +49,7 @@ function diagLogger (log: Logger): DiagLogger {
   }
 }
 
-/** BullMQ telemetry through bullmq-otel, minus the idle operations' spans (see IDLE_OPERATIONS). */
+/** BullMQ telemetry through bullmq-otel, minus the periodic checks' root spans (see IDLE_OPERATIONS). */
 function bullmqTelemetry (): Telemetry {
   const telemetry = new BullMQOtel({ tracerName: TRACER_NAME })
   const tracer = telemetry.tracer
@@ -58,7 +58,7 @@ function bullmqTelemetry (): Telemetry {
     contextManager: telemetry.contextManager,
     tracer: {
       startSpan (name, options, ctx) {
-        // No parent given and none active: a poll or check on its own, not part of any event's trace.
+        // No parent given and none active: a check on its own, not part of any event's trace.
         if (ctx === undefined && IDLE_OPERATIONS.some(op => name.startsWith(op)) && trace.getSpan(context.active()) === undefined) return quiet
         return tracer.startSpan(name, options, ctx)
       }
