@@ -13,6 +13,7 @@ import metricsPlugin from './plugins/metrics.ts'
 import webhooks from './plugins/webhooks.ts'
 import { closeRedis, createEdgeRedis, type RedisClient } from './redis.ts'
 import { createSources } from './sources/index.ts'
+import { activeTracing } from './tracing.ts'
 import { PublicKeyCache } from './verify/public-keys.ts'
 
 export interface AppDeps {
@@ -32,6 +33,9 @@ export interface AppDeps {
  */
 export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
   const app = createHttpApp(config, { logger: deps.logger, bodyLimit: config.bodyLimit, requestIdHeader: 'x-request-id' })
+  // Only when tracing is on, and first: it wraps the routes and hooks registered after it.
+  const tracing = activeTracing()
+  if (tracing !== undefined) await app.register(tracing.fastifyPlugin)
 
   const ownsRedis = deps.redis === undefined
   const redis = deps.redis ?? createEdgeRedis(config)

@@ -1,4 +1,5 @@
 import { Agent, errors, type Dispatcher } from 'undici'
+import { withSpan, type SpanAttributes } from '../src/tracing.ts'
 
 /** What a destination answered: its status and, for a non-2xx answer, the start of its body. */
 export interface DestinationAnswer {
@@ -29,9 +30,18 @@ export class DestinationClient {
   /**
    * One POST, answered within `timeoutMs` (status line and, for a non-2xx
    * answer, its excerpt); a timeout or connection failure throws (see
-   * {@link isTimeout}).
+   * {@link isTimeout}). With tracing on it runs in a client span whose
+   * `traceparent` the request carries, so the destination continues the trace.
    */
-  async post (url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<DestinationAnswer> {
+  post (url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<DestinationAnswer> {
+    return withSpan('POST', 'client', () => postAttributes(url), async (span) => {
+      const answer = await this.#postReconnecting(url, span === undefined ? headers : span.inject({ ...headers }), body, timeoutMs)
+      span?.setAttribute('http.response.status_code', answer.status)
+      return answer
+    })
+  }
+
+  async #postReconnecting (url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<DestinationAnswer> {
     try {
       return await this.#post(url, headers, body, timeoutMs)
     } catch (err) {
@@ -68,6 +78,12 @@ export class DestinationClient {
   close (): Promise<void> {
     return this.#agent.close()
   }
+}
+
+/** What a POST's span records of its URL: host and port only, as a destination's path or query may hold a secret token. */
+function postAttributes (url: string): SpanAttributes {
+  const { hostname, port, protocol } = new URL(url)
+  return { 'http.request.method': 'POST', 'server.address': hostname, 'server.port': Number(port) || (protocol === 'https:' ? 443 : 80) }
 }
 
 /** `/path?query` of a URL. */

@@ -7,6 +7,7 @@ import { JobStatusStore } from '../src/job-status.ts'
 import { QUEUE, type ForwardJob, type OutputsJob } from '../src/queues.ts'
 import { ConnectionErrorLog } from '../src/connection-errors.ts'
 import { closeRedis, createWorkerRedis, type RedisClient } from '../src/redis.ts'
+import { activeTracing } from '../src/tracing.ts'
 import { eventsHandler } from './handlers/events.ts'
 import { forwardHandler } from './handlers/forward.ts'
 import { outputsHandler } from './handlers/outputs.ts'
@@ -42,8 +43,10 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
   const prefix = config.queuePrefix
 
   const store = new JobStatusStore(redis, prefix)
-  const forwardQueue = new Queue<ForwardJob>(QUEUE.forward, { connection: redis, prefix })
-  const outputsQueue = new Queue<OutputsJob>(QUEUE.outputs, { connection: redis, prefix })
+  // Tracing on: the fan-out jobs carry the event's trace context, and each job runs in a span continuing it.
+  const telemetry = activeTracing()?.telemetry
+  const forwardQueue = new Queue<ForwardJob>(QUEUE.forward, { connection: redis, prefix, telemetry })
+  const outputsQueue = new Queue<OutputsJob>(QUEUE.outputs, { connection: redis, prefix, telemetry })
   // Without a listener BullMQ prints each connection error's stack to the console, outside the JSON log.
   connectionErrors.watch('queue:forward', forwardQueue)
   connectionErrors.watch('queue:outputs', outputsQueue)
@@ -57,7 +60,8 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
     concurrency: config.worker.concurrency,
     lockDuration: config.worker.lockDurationMs,
     stalledInterval: config.worker.stalledIntervalMs,
-    maxStalledCount: MAX_STALLED_COUNT
+    maxStalledCount: MAX_STALLED_COUNT,
+    telemetry
   }
   const workers = [
     new Worker<Envelope>(QUEUE.events, eventsHandler({ config, store, forwardQueue, outputsQueue, log }), options),

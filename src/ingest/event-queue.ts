@@ -1,8 +1,9 @@
-import { Job, Queue, type JobJson, type JobsOptions, type RedisQueueBackend } from 'bullmq'
+import { Job, Queue, SpanKind, type JobJson, type JobsOptions, type RedisQueueBackend } from 'bullmq'
 import { queueUnavailable } from '../errors.ts'
 import { QUEUE, jobIdFor, jobOptions } from '../queues.ts'
 import { settleWithin, withDeadline } from '../deadline.ts'
 import type { RedisClient } from '../redis.ts'
+import { activeTracing } from '../tracing.ts'
 import type { Envelope } from './envelope.ts'
 
 export interface EventQueueOptions {
@@ -102,7 +103,7 @@ export class EventQueue {
     // Not skipWaitingForReady: with it BullMQ's version check (INFO) runs at once on
     // the fail-fast connection, fails while it is still connecting, and leaves the
     // queue's client rejected for good, so every enqueue after boot answered 503.
-    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix })
+    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix, telemetry: activeTracing()?.telemetry })
     // The queue's own 'error' events (lost connection) are answered per request as 503.
     this.queue.on('error', () => {})
     this.#jobOpts = jobOptions(opts.attempts, opts.backoffMs)
@@ -132,7 +133,7 @@ export class EventQueue {
 
   /** Queues the envelopes of one delivery to `sourceName` atomically; throws a 503 GatewayError when not confirmed in time. */
   async add (sourceName: string, envelopes: readonly Envelope[]): Promise<void> {
-    await this.#addTimed(sourceName, envelopes, false)
+    await this.#addTraced(sourceName, envelopes, false)
   }
 
   /**
@@ -141,14 +142,25 @@ export class EventQueue {
    * same MULTI, so only the journal reader asks; the edge's `add` does not.
    */
   async addWithOutcomes (sourceName: string, envelopes: readonly Envelope[]): Promise<EnqueueOutcome[]> {
-    return (await this.#addTimed(sourceName, envelopes, true))!
+    return (await this.#addTraced(sourceName, envelopes, true))!
   }
 
-  async #addTimed (sourceName: string, envelopes: readonly Envelope[], probe: boolean): Promise<EnqueueOutcome[] | undefined> {
+  /**
+   * Tracing off (no telemetry on the queue): `#addTimed` itself. On: inside a
+   * producer span, like BullMQ's `Queue.add`, whose context every job carries
+   * as `opts.telemetry.metadata` so the worker continues the same trace.
+   */
+  #addTraced (sourceName: string, envelopes: readonly Envelope[], probe: boolean): Promise<EnqueueOutcome[] | undefined> {
+    if (this.queue.opts.telemetry === undefined) return this.#addTimed(sourceName, envelopes, probe)
+    return this.queue.trace(SpanKind.PRODUCER, 'add', `${this.queue.name}.${sourceName}`,
+      (_span, metadata) => this.#addTimed(sourceName, envelopes, probe, metadata)) as Promise<EnqueueOutcome[] | undefined>
+  }
+
+  async #addTimed (sourceName: string, envelopes: readonly Envelope[], probe: boolean, traceMetadata?: string): Promise<EnqueueOutcome[] | undefined> {
     const started = process.hrtime.bigint()
     let ok = false
     try {
-      const outcomes = await withDeadline(this.#addAtomically(sourceName, envelopes, probe), this.#opts.ackTimeoutMs,
+      const outcomes = await withDeadline(this.#addAtomically(sourceName, envelopes, probe, traceMetadata), this.#opts.ackTimeoutMs,
         () => new Error(`enqueue not confirmed within ${this.#opts.ackTimeoutMs} ms`))
       ok = true
       return outcomes
@@ -167,11 +179,13 @@ export class EventQueue {
    * together in one MULTI, and each delivery resolves only when the results of
    * its own commands came back without error.
    */
-  async #addAtomically (sourceName: string, envelopes: readonly Envelope[], probe: boolean): Promise<EnqueueOutcome[] | undefined> {
+  async #addAtomically (sourceName: string, envelopes: readonly Envelope[], probe: boolean, traceMetadata?: string): Promise<EnqueueOutcome[] | undefined> {
     const jobs = envelopes.map(envelope => {
       const id = jobIdFor(envelope.id)
       return { id, json: this.jobJson(sourceName, envelope, id), probe }
     })
+    // Where BullMQ's own add puts the producer's trace context (stored as the job option `tm`).
+    if (traceMetadata !== undefined) for (const job of jobs) job.json.opts.telemetry = { metadata: traceMetadata }
     if (this.#waitingJobs() + jobs.length > MAX_WAITING_JOBS) throw new Error('enqueue backlog is full; Redis is not keeping up')
     let group = this.#waiting.at(-1)
     if (group === undefined || group.jobs.length + jobs.length > MAX_GROUP_JOBS) {

@@ -12,6 +12,7 @@ import type { JobStatusStore, OutputEntry } from '../../src/job-status.ts'
 import { checkUrl } from '../../src/net/allowed-url.ts'
 import { jobIdFor } from '../../src/queues.ts'
 import type { OutputRef } from '../../src/sources/index.ts'
+import { withSpan } from '../../src/tracing.ts'
 import type { OAuthTokens } from '../oauth-token.ts'
 import type { OutputsJob } from '../../src/queues.ts'
 
@@ -80,7 +81,11 @@ export function outputsHandler (deps: OutputsHandlerDeps) {
       let name = safeFileName(ref.name ?? lastSegment(ref.url), `output-${i}`)
       if (names.has(name)) name = `${i}-${name}`
       names.add(name)
-      const outcome = await download(ref, join(dir, name), deps)
+      const outcome = await withSpan('download', 'internal', () => ({ 'server.address': URL.parse(ref.url)?.hostname ?? '', 'aeg.output.name': name }), async (span) => {
+        const outcome = await download(ref, join(dir, name), deps)
+        span?.setAttribute('aeg.output.outcome', outcome.kind)
+        return outcome
+      })
       results.push({ ref, outcome })
       log[outcome.kind === 'saved' || outcome.kind === 'present' ? 'info' : 'warn'](
         { url: withoutQuery(ref.url), outcome: outcome.kind, ...('bytes' in outcome ? { bytes: outcome.bytes } : { reason: outcome.reason }) },

@@ -7,6 +7,7 @@ import { normalize } from '../../src/ingest/normalize.ts'
 import type { Source } from '../../src/sources/index.ts'
 import type { JournalAnswer, JournalClient, JournalErrorReason } from './client.ts'
 import type { Lease } from './lease.ts'
+import { withSpan } from '../../src/tracing.ts'
 import type { JournalCommit, JournalCursor, JournalPositions } from '../../src/journal-state.ts'
 
 /** Timings of the reader; tests shorten them, production uses `DEFAULT_TIMING`. */
@@ -112,7 +113,7 @@ export class JournalReader {
     while (!stop.aborted) {
       let waitMs: number
       try {
-        waitMs = this.#held === undefined ? await this.#tryAcquire() : await this.#step(this.#held.signal)
+        waitMs = this.#held === undefined ? await this.#tryAcquire() : await this.#tracedStep(this.#held.signal)
       } catch (err) {
         waitMs = this.#backoff()
         const reason: JournalErrorReason = (err as { code?: string }).code === 'AEG_QUEUE_UNAVAILABLE' ? 'enqueue' : 'redis'
@@ -158,6 +159,11 @@ export class JournalReader {
   #stopRenewing (): void {
     clearInterval(this.#renewTimer)
     this.#renewTimer = undefined
+  }
+
+  /** `#step` in a span of its own (tracing on): the page request, and the enqueues of its events as children. */
+  #tracedStep (held: AbortSignal): Promise<number> {
+    return withSpan('journal page', 'internal', () => ({ 'aeg.source': this.#deps.source.name }), () => this.#step(held))
   }
 
   /** One request and what follows from its answer; returns the wait before the next. */
