@@ -1,14 +1,14 @@
 # One image, two roles chosen by the command:
-#   gateway (default): node --import tsx src/bin/gateway.ts   — ports 3000 (webhooks) and 3001 (admin)
-#   worker:            node --import tsx src/bin/worker.ts — no port
-# TypeScript runs through tsx (a runtime dependency): there is no build step to drift from the tests.
+#   gateway (default): node src/bin/gateway.ts   — ports 3000 (webhooks) and 3001 (admin)
+#   worker:            node src/bin/worker.ts — no port
+# Node runs the TypeScript sources itself (type stripping, Node >= 22.18): no build step to drift from the tests.
 
 # Node 24 LTS on Debian 12. The tag follows Node 24's patch releases; pin a digest
 # (node:24-bookworm-slim@sha256:…) for byte-identical rebuilds.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# Production dependencies only. Install scripts are skipped: the native extras
-# (esbuild, msgpackr) ship prebuilt binaries as optional packages, and the slim
+# Production dependencies only. Install scripts are skipped: the native extra
+# (msgpackr) ships prebuilt binaries as optional packages, and the slim
 # image has no compiler for node-gyp anyway.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
@@ -42,4 +42,4 @@ STOPSIGNAL SIGTERM
 # have no HTTP port: docker-compose.yml disables this check for them.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "--import", "tsx", "src/bin/gateway.ts"]
+CMD ["node", "src/bin/gateway.ts"]

@@ -82,10 +82,10 @@ function cpuMs (pid: number): number {
 
 const devNull = openSync('/dev/null', 'w')
 
-/** Starts `node --import tsx <file>` with `env`, resolves once it reported ready over IPC. */
+/** Starts `node <file>` with `env`, resolves once it reported ready over IPC. */
 async function startChild (file: string, env: Record<string, string>): Promise<Child> {
   const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', isAbsolute(file) ? file : join(ROOT, file)], {
+  const child = spawn(process.execPath, [...profile, isAbsolute(file) ? file : join(ROOT, file)], {
     cwd: isAbsolute(file) ? dirname(dirname(dirname(file))) : ROOT,
     env: { ...process.env, ...env },
     // Logs go to /dev/null: their cost (serialization, write) stays in the measurement.

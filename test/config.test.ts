@@ -68,7 +68,7 @@ t.test('bad settings name the setting', async t => {
 })
 
 t.test('the gateway process stops on a bad setting with one line and exit 1', async t => {
-  const err = await run(process.execPath, ['--import', 'tsx', 'src/bin/gateway.ts'], { env: { ...process.env, PORT: 'not-a-port' } })
+  const err = await run(process.execPath, ['src/bin/gateway.ts'], { env: { ...process.env, PORT: 'not-a-port' } })
     .then(() => undefined, (e: { code: number, stderr: string }) => e)
   t.ok(err, 'process failed')
   t.equal(err!.code, 1)

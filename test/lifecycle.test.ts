@@ -10,7 +10,7 @@ t.test('a process logs each configuration warning at boot, as JSON naming the so
   const prefix = uniquePrefix()
   t.teardown(() => wipe(prefix))
   // Without a config file the gateway serves source "adobe"; without ADOBE_CLIENT_ID it has no clientId.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/gateway.ts'], {
+  const child = spawn(process.execPath, ['src/bin/gateway.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', QUEUE_PREFIX: prefix, GATEWAY_CONFIG: '' },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -43,7 +43,7 @@ t.test('a reply error of a single command keeps its name only', async t => {
 })
 
 // The same program, as the entry points create their logger, run with stdout a pipe or a pseudo-terminal.
-const loggingProgram = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', [
+const loggingProgram = [process.execPath, '--input-type=module', '-e', [
   'import { pino } from "pino"',
   'import { logDestination, loggerOptions } from "./src/logger.ts"',
   'pino(loggerOptions("info"), logDestination()).child({ role: "gateway" }).info({ port: 3000 }, "hello")'

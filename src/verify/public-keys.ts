@@ -12,10 +12,13 @@ export function isSafeKeyPath (path: string): boolean {
 export class KeyFetchError extends Error {
   /** The key host is failing (down, 5xx, timeout), as opposed to this one path. */
   readonly hostFault: boolean
+  /** The key path that could not be had. */
+  readonly path: string
 
-  constructor (readonly path: string, message: string, options: { cause?: unknown, hostFault?: boolean } = {}) {
+  constructor (path: string, message: string, options: { cause?: unknown, hostFault?: boolean } = {}) {
     super(message, { cause: options.cause })
     this.name = 'KeyFetchError'
+    this.path = path
     this.hostFault = options.hostFault ?? false
   }
 }

@@ -137,8 +137,8 @@ export function envNameFaults (docs: Manifest[]): string[] {
 
 /** The command each role runs, as the Dockerfile's image expects it. */
 export const ROLE_COMMANDS: Record<string, string[]> = {
-  gateway: ['node', '--import', 'tsx', 'src/bin/gateway.ts'],
-  worker: ['node', '--import', 'tsx', 'src/bin/worker.ts']
+  gateway: ['node', 'src/bin/gateway.ts'],
+  worker: ['node', 'src/bin/worker.ts']
 }
 
 export function commandFaults (docs: Manifest[]): string[] {

@@ -24,9 +24,9 @@ export interface RoleProcess {
   stderr: () => string
 }
 
-/** Spawns `node --import tsx <entry>` like `npm run gateway|worker` does; killed at teardown if still running. */
+/** Spawns `node <entry>` like `npm run gateway|worker` does; killed at teardown if still running. */
 export function spawnRole (t: Test, entry: string, env: Record<string, string>): RoleProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -54,7 +54,7 @@ t.test('every stage is Node 24 on Debian bookworm slim', async t => {
   const names = new Set(stages.map(s => s.name))
   for (const stage of stages) t.ok(stage.from === '${NODE_IMAGE}' || names.has(stage.from), `FROM ${stage.from} is the Node image`)
   const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node
-  t.equal(engines, '>=22.12', 'package.json engines: the oldest Node the dependencies support')
+  t.equal(engines, '>=22.18', 'package.json engines: the oldest Node that runs TypeScript sources without flags and that the dependencies support')
 })
 
 t.test('multi-stage: production dependencies only in the runtime stage', async t => {

@@ -11,7 +11,7 @@ import { REDIS_URL } from '../helpers/index.ts'
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
 t.test('the demo acknowledges, forwards (signed) and records every seed event, reads the journal, and cleans up', async t => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--once'], {
+  const child = spawn(process.execPath, ['scripts/demo.ts', '--once'], {
     cwd: root,
     env: { ...process.env, REDIS_URL, LOG_LEVEL: 'warn', DEMO_ONCE: '' },
     stdio: ['ignore', 'pipe', 'pipe']

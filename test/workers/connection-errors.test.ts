@@ -52,7 +52,7 @@ t.test('a worker whose Redis refuses connections writes only JSON lines, one per
   t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
   const port = (server.address() as AddressInfo).port
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/worker.ts'], {
+  const child = spawn(process.execPath, ['src/bin/worker.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'info', QUEUE_PREFIX: 'aeg-refused' },
     stdio: ['ignore', 'pipe', 'pipe']

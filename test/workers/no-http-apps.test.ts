@@ -11,7 +11,7 @@ async function loadedPackages (module: string): Promise<string[]> {
 const cache = (await import('node:module')).createRequire(import.meta.url).cache
 const names = new Set(Object.keys(cache).map(p => p.match(/node_modules\\/((?:@[^/]+\\/)?[^/]+)/)?.[1]).filter(Boolean))
 console.log(JSON.stringify([...names]))`
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { cwd: ROOT })
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', probe], { cwd: ROOT })
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as string[]
 }
 

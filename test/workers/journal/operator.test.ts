@@ -51,7 +51,7 @@ t.test('npm run journal: status, and reset seek/latest picked up by the running 
   const path = join(await tempDir(t), 'gateway.config.json')
   await writeFile(path, JSON.stringify(journalFileConfig(fake, 'oldest')))
   const run = async (...args: string[]) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/journal.ts', ...args], {
+    const child = spawn(process.execPath, ['scripts/journal.ts', ...args], {
       cwd: ROOT, env: { PATH: process.env.PATH ?? '', REDIS_URL, QUEUE_PREFIX: prefix, GATEWAY_CONFIG: path }, stdio: ['ignore', 'pipe', 'pipe']
     })
     let output = ''
