@@ -50,13 +50,15 @@ const DEFAULT_TTL_SECONDS = 30 * 24 * 3600
 
 /*
  * Layout per job (every key expires `ttl` after the job's last change):
- * - a small hash: status, rank, statusTime, source, eventId, jobId, updatedAt,
- *   `hn` (history length), and `e:<event id>` only for events trimmed out of the history;
+ * - a small hash: status, rank, statusTime, source, jobId, updatedAt, `hn`
+ *   (history length), and `e:<event id>` only for events trimmed out of the
+ *   history (which event set the status is in the history);
  * - the history as one string, its entries' JSON joined by newlines (each entry
  *   is stored once and also serves as the record that its event was seen);
  * - the outputs hash (url → entry JSON), only once an output was recorded.
  * The hash's fields stay under Redis' listpack limits, so a job costs about
- * 480 B where a hash, a list and a set of seen ids cost about 760 B.
+ * 530 B where a hash, a list and a set of seen ids cost about 950 B (one
+ * status event per job, event ids of 42 characters).
  *
  * One Lua script so that the check and the write are one step, even with many
  * workers: an event id already in the history (or trimmed from it) makes a
@@ -94,7 +96,7 @@ else
   if rank ~= curRank then apply = rank > curRank else apply = ARGV[4] >= cur[2] end
 end
 if apply then
-  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'rank', ARGV[6], 'statusTime', ARGV[4], 'source', ARGV[3], 'eventId', ARGV[1])
+  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'rank', ARGV[6], 'statusTime', ARGV[4], 'source', ARGV[3])
 end
 redis.call('HSET', KEYS[1], 'jobId', ARGV[10], 'updatedAt', ARGV[9], 'hn', n)
 redis.call('EXPIRE', KEYS[1], ARGV[8])
