@@ -50,14 +50,14 @@ const DEFAULT_TTL_SECONDS = 30 * 24 * 3600
 
 /*
  * Layout per job (every key expires `ttl` after the job's last change):
- * - a small hash: status, rank, statusTime, source, jobId, updatedAt, `hn`
- *   (history length), and `e:<event id>` only for events trimmed out of the
- *   history (which event set the status is in the history);
+ * - a small hash: status, rank, statusTime, source, updatedAt, and
+ *   `e:<event id>` only for events trimmed out of the history (which event
+ *   set the status is in the history; the job id is the reader's key);
  * - the history as one string, its entries' JSON joined by newlines (each entry
  *   is stored once and also serves as the record that its event was seen);
  * - the outputs hash (url → entry JSON), only once an output was recorded.
  * The hash's fields stay under Redis' listpack limits, so a job costs about
- * 530 B where a hash, a list and a set of seen ids cost about 950 B (one
+ * 500 B where a hash, a list and a set of seen ids cost about 950 B (one
  * status event per job, event ids of 42 characters).
  *
  * One Lua script so that the check and the write are one step, even with many
@@ -69,15 +69,16 @@ const DEFAULT_TTL_SECONDS = 30 * 24 * 3600
  *
  * KEYS: job hash, history string, outputs hash
  * ARGV: eventId, status, source, time, history entry JSON, rank, maxHistory,
- *       ttl, updatedAt, jobId, '"eventId":' + the event id as JSON + ','
+ *       ttl, updatedAt, '"eventId":' + the event id as JSON + ','
  *       (how the id appears in its entry: inside a JSON string value quotes
  *       are escaped, so only an entry's own eventId field can match)
  * Returns 0 (event seen before), 1 (status changed), 2 (history only).
  */
 const RECORD_SCRIPT = `
 local hist = redis.call('GET', KEYS[2]) or ''
-if string.find(hist, ARGV[11], 1, true) or redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1 then return 0 end
-local n = tonumber(redis.call('HGET', KEYS[1], 'hn') or '0') + 1
+if string.find(hist, ARGV[10], 1, true) or redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1 then return 0 end
+local n = 1
+if hist ~= '' then n = select(2, string.gsub(hist, '\\n', '')) + 2 end
 if hist == '' then hist = ARGV[5] else hist = hist .. '\\n' .. ARGV[5] end
 local max = tonumber(ARGV[7])
 while n > max do
@@ -98,7 +99,7 @@ end
 if apply then
   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'rank', ARGV[6], 'statusTime', ARGV[4], 'source', ARGV[3])
 end
-redis.call('HSET', KEYS[1], 'jobId', ARGV[10], 'updatedAt', ARGV[9], 'hn', n)
+redis.call('HSET', KEYS[1], 'updatedAt', ARGV[9])
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[3], ARGV[8])
 if apply then return 1 end
@@ -157,7 +158,7 @@ export class JobStatusStore {
     const rank = entry.status === UNKNOWN_STATUS ? 0 : isTerminalStatus(entry.status) ? 2 : 1
     const result = await this.#redis.aegRecordStatus(...this.#keys(jobId),
       entry.eventId, entry.status, entry.source, entry.time, JSON.stringify(entry), rank,
-      this.#maxHistory, this.#ttl, this.#now().toISOString(), jobId, `"eventId":${JSON.stringify(entry.eventId)},`)
+      this.#maxHistory, this.#ttl, this.#now().toISOString(), `"eventId":${JSON.stringify(entry.eventId)},`)
     return result === 0 ? 'duplicate' : result === 1 ? 'changed' : 'history-only'
   }
 
