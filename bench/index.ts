@@ -5,8 +5,11 @@
  *   2 naive edge (bench/baselines/naive-edge.ts)
  *   3 gateway edge, RSA-signed single events
  *   4 gateway edge, RSA-signed batches of 20 (events/s)
- *   5 end to end: POST → queue → worker → forwarded to a local destination, at
- *     half of row 3's rate
+ *   5 end to end: POST → queue → workers → forwarded (signed) to a local
+ *     destination, open loop at 1,000 events/s; retained Redis bytes after the drain
+ *   5b the same with output downloads on (the outputs job's cost, on its own line)
+ *   6 the naive pipeline (naive edge + naive BullMQ worker), same rate
+ *   7 e2e capacity: the gateway and its workers, closed loop
  *
  * Each server under test runs in its own child process; autocannon, the key
  * server and the destination run here. Every row writes under its own private
@@ -22,7 +25,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { jobIdFor } from '../src/queues.ts'
-import { destinationServer, keyServer, signingKeys } from './peers.ts'
+import { DESTINATION_SECRET, destinationServer, keyServer, signingKeys } from './peers.ts'
 import { signedDeliveries, type SignedDelivery } from './signing.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -42,8 +45,14 @@ const E2E_CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? CONNECTIONS)
 const SINGLES = Number(process.env.BENCH_SINGLES ?? 120_000)
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 12_000)
 const BATCH_SIZE = 20
+/** Rows 5, 5b and 6: the fixed open-loop rate of the goals. */
+const E2E_RATE = Number(process.env.BENCH_E2E_RATE ?? 1000)
+/** Longest wait after the load for the accepted events to be forwarded (rows 5–7). */
+const DRAIN_SECONDS = Number(process.env.BENCH_DRAIN_SECONDS ?? 60)
+/** Row 7: events sent closed loop to measure the e2e capacity. */
+const CAPACITY_EVENTS = Number(process.env.BENCH_CAPACITY_EVENTS ?? 15_000)
 /** BENCH_ROWS=1,3 runs only those rows (while working on one); all by default. */
-const ROWS = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5').split(',').map(r => r.trim()))
+const ROWS = new Set((process.env.BENCH_ROWS ?? '1,2,3,4,5,5b,6,7').split(',').map(r => r.trim()))
 const runs = (row: string) => ROWS.has(row)
 /**
  * BENCH_COMPARE=<checkout> adds row 3b: the gateway of another checkout of this
@@ -336,6 +345,9 @@ async function main () {
   const destination = await destinationServer()
   const rows: Row[] = []
   const notes: string[] = []
+  const lines: { edge?: string, e2e?: string, p99?: number, outputs?: string, capacity?: number } = {}
+  let retainedBytes: number | undefined
+  let naiveRetained: number | undefined
 
   const redisInfo = await redis.info('server')
   const redisVersion = /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? '?'
@@ -346,7 +358,7 @@ async function main () {
   say(`# rows 1–4: ${ROUND_SECONDS * ROUNDS} s each in ${ROUNDS} interleaved rounds after ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections; row 5: ${SECONDS} s, ${E2E_CONNECTIONS} connections; run ${runId}`)
 
   let t = Date.now()
-  const singles = await signedDeliveries(keys, { count: SINGLES, perDelivery: 1, runId, sourceName: SOURCE })
+  const singles = await signedDeliveries(keys, { count: SINGLES, perDelivery: 1, runId, sourceName: SOURCE, outputsUrl: `${destination.url}/outputs` })
   const batches = runs('4') ? await signedDeliveries(keys, { count: BATCHES, perDelivery: BATCH_SIZE, runId, sourceName: SOURCE }) : []
   say(`# signed ${SINGLES} single and ${BATCHES} batch bodies in ${((Date.now() - t) / 1000).toFixed(1)} s`)
 
@@ -443,13 +455,66 @@ async function main () {
     }
     if (queued > 0) notes.push(`rows 2–4: Redis used_memory grew ${(memDelta / 1048576).toFixed(1)} MiB for ${queued} queued events (${(memDelta / queued).toFixed(0)} B/event, includes other clients of this Redis)`)
     for (const m of measured) await m.server.close()
-    const gatewayRate = rows.find(r => r.name.startsWith('3'))?.rate ?? 0
 
-    // 5 — end to end at half of row 3's rate
-    if (runs('5')) {
-      const rate = Number(process.env.BENCH_E2E_RATE ?? 0) || Math.round(gatewayRate / 2)
-      rows.push(await endToEnd({ rate: Math.max(1, rate), singles, destination, env: gatewayEnv('r5'), redis, notes }))
+    const edgeCpu = (key: string) => {
+      const m = measured.find(x => x.key === key)
+      return m && m.total.ok > 0 ? (m.total.cpuMs + m.total.redisCpuMs) * 1000 / (m.total.ok * m.perRequest) : undefined
     }
+    lines.edge = ratioOf(edgeCpu('3'), edgeCpu('2'))
+    if (edgeCpu('3') !== undefined && edgeCpu('2') !== undefined) notes.push(`edge CPU µs/event (server + Redis): gateway ${edgeCpu('3')!.toFixed(0)}, naive ${edgeCpu('2')!.toFixed(0)}`)
+
+    // 5–7 — end to end, each event forwarded to the local destination, signed.
+    const e2ePool = { deliveries: singles, next: 0 }
+    const workersConfig = (outputs: boolean) => {
+      const file = join(tmp, `workers-${outputs ? 'outputs' : 'plain'}.config.json`)
+      writeFileSync(file, JSON.stringify({
+        sources: [{ name: SOURCE, kind: 'adobe-io-events' }],
+        destinations: [{ name: 'bench-destination', url: `${destination.url}/adobe-jobs`, secret: DESTINATION_SECRET }],
+        outputs: outputs ? { dir: join(tmp, 'outputs'), allowHosts: [`127.0.0.1:${destination.port}`], allowHttp: true } : { dir: join(tmp, 'outputs') }
+      }))
+      return file
+    }
+    const gatewayPipeline = (row: string, outputs: boolean): PipelineProcess[] => {
+      const env = { ...gatewayEnv(row), GATEWAY_CONFIG: workersConfig(outputs) }
+      return [{ label: 'gateway', file: 'bench/servers/gateway.ts', env }, { label: 'workers', file: 'bench/servers/workers.ts', env }]
+    }
+    const forwardIdOfGateway = (id: string) => id
+    let gatewayE2e: PipelineResult | undefined
+    let naiveE2e: PipelineResult | undefined
+    if (runs('5')) {
+      gatewayE2e = await pipeline({
+        name: `5 end to end at ${E2E_RATE} events/s`, processes: gatewayPipeline('r5', false), rate: E2E_RATE, pool: e2ePool, destination, forwardIdOf: forwardIdOfGateway, redis, notes,
+        after: async forwarded => { retainedBytes = await retention(redis, prefixOf('r5'), forwarded, notes, 'row 5') }
+      })
+      rows.push({ ...gatewayE2e.row, bytesPerEvent: retainedBytes })
+      lines.p99 = gatewayE2e.row.e2e?.p99
+    }
+    if (runs('6')) {
+      const env = { REDIS_URL, QUEUE_PREFIX: prefixOf('r6'), ADOBE_PUBLIC_KEY_BASE_URL: keyHost.url, NAIVE_DESTINATION_URL: `${destination.url}/naive`, NAIVE_DESTINATION_SECRET: DESTINATION_SECRET }
+      naiveE2e = await pipeline({
+        name: `6 naive pipeline at ${E2E_RATE} events/s`,
+        processes: [{ label: 'naive edge', file: 'bench/baselines/naive-edge.ts', env }, { label: 'naive worker', file: 'bench/baselines/naive-worker.ts', env }],
+        rate: E2E_RATE, pool: e2ePool, destination, forwardIdOf: id => id.slice(SOURCE.length + 1), redis, notes,
+        after: async forwarded => { naiveRetained = await retention(redis, prefixOf('r6'), forwarded, notes, 'row 6') }
+      })
+      rows.push({ ...naiveE2e.row, bytesPerEvent: naiveRetained })
+    }
+    if (gatewayE2e && naiveE2e) {
+      const total = (r: PipelineResult) => Object.values(r.cpu).reduce((a, b) => a + b, 0)
+      lines.e2e = ratioOf(total(gatewayE2e), total(naiveE2e))
+      if (gatewayE2e.lost + naiveE2e.lost > 0) lines.e2e += ` (not every event was forwarded within ${DRAIN_SECONDS} s: CPU per event is not comparable)`
+    }
+    if (runs('5') && runs('5b')) {
+      const withOutputs = await pipeline({ name: `5b end to end with output downloads at ${E2E_RATE} events/s`, processes: gatewayPipeline('r5b', true), rate: E2E_RATE, pool: e2ePool, destination, forwardIdOf: forwardIdOfGateway, redis, notes })
+      const cost = (k: string) => ((withOutputs.cpu[k] ?? 0) - (gatewayE2e!.cpu[k] ?? 0)).toFixed(0)
+      lines.outputs = (withOutputs.lost > 0 ? `(${withOutputs.lost} events not forwarded within ${DRAIN_SECONDS} s) ` : '') + `outputs job (one 2-byte download per event, over row 5): workers ${cost('workers')} µs/event, Redis ${cost('Redis')} µs/event`
+    }
+    if (runs('7')) {
+      const capacity = await pipeline({ name: `7 e2e capacity (closed loop, ${CAPACITY_EVENTS} events)`, processes: gatewayPipeline('r7', false), closedEvents: CAPACITY_EVENTS, pool: e2ePool, destination, forwardIdOf: forwardIdOfGateway, redis, notes })
+      rows.push(capacity.row)
+      lines.capacity = capacity.forwardsPerSecond
+    }
+    if (destination.badSignatures > 0) notes.push(`destination: ${destination.badSignatures} forwards with a signature that did not verify`)
   } finally {
     killAll()
     await keyHost.close()
@@ -461,6 +526,12 @@ async function main () {
   }
 
   printTable(rows)
+  say(`ratio edge CPU/event gateway/naive: ${lines.edge ?? 'n/a'}`)
+  say(`ratio e2e CPU/event gateway/naive: ${lines.e2e ?? 'n/a'}`)
+  say(`e2e p99 at ${E2E_RATE} events/s: ${lines.p99 === undefined ? 'n/a' : lines.p99.toFixed(0)} ms`)
+  say(`e2e capacity: ${lines.capacity === undefined ? 'n/a' : lines.capacity.toFixed(0)} forwards/s (closed loop)`)
+  say(lines.outputs ?? 'outputs job: n/a (rows 5 and 5b)')
+  say()
   for (const n of notes) say(`# ${n}`)
   say(`# load average at end (1/5/15 min): ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
   say(`# total ${((Date.now() - started) / 1000).toFixed(0)} s`)
@@ -470,86 +541,152 @@ async function main () {
   writeFileSync(join(dir, 'latest.txt'), out.join('\n') + '\n')
 }
 
-interface EndToEndOptions {
-  rate: number
-  singles: SignedDelivery[]
+interface PipelineProcess { label: string, file: string, env: Record<string, string> }
+
+interface PipelineOptions {
+  name: string
+  processes: PipelineProcess[]
+  /** Open loop at this many events/s for SECONDS; without it, closed loop (autocannon) over `closedEvents` events. */
+  rate?: number
+  closedEvents?: number
+  pool: { deliveries: SignedDelivery[], next: number }
   destination: Awaited<ReturnType<typeof destinationServer>>
-  env: Record<string, string>
+  /** The `webhook-id` the pipeline forwards an event under. */
+  forwardIdOf: (envelopeId: string) => string
   redis: Redis
   notes: string[]
+  /** Runs after the drain, before the processes stop (retention). */
+  after?: (forwarded: number) => Promise<void>
 }
 
-async function endToEnd (o: EndToEndOptions): Promise<Row> {
-  const name = `5 end to end at ${o.rate} req/s`
-  let gateway: Child | undefined
-  let workers: Child | undefined
+interface PipelineResult {
+  row: Row
+  /** Accepted events not forwarded within the drain time: then the CPU per event covers unfinished work. */
+  lost: number
+  /** CPU µs per forwarded event: each process by label, and Redis. */
+  cpu: Record<string, number>
+  forwardsPerSecond: number
+}
+
+/**
+ * Runs a pipeline (edge + workers, each a child process) against the local
+ * destination: paced (open loop, latency from each request's due time) or
+ * closed loop, then waits (bounded) until every accepted event was forwarded.
+ * CPU per event: each process and Redis, from the first request to the last forward.
+ */
+async function pipeline (o: PipelineOptions): Promise<PipelineResult> {
+  const started: Child[] = []
   try {
-    gateway = await startChild('bench/servers/gateway.ts', o.env)
-    workers = await startChild('bench/servers/workers.ts', o.env)
+    for (const p of o.processes) started.push(await startChild(p.file, p.env))
   } catch (err) {
-    await gateway?.close()
-    await workers?.close()
-    o.notes.push(`row 5 not run: ${(err as Error).message}`)
-    return { name, rate: undefined, unit: 'req/s', ack: undefined, e2e: undefined, errors: undefined, bytesPerEvent: undefined, note: 'not run' }
+    for (const c of started) await c.close()
+    o.notes.push(`${o.name} not run: ${(err as Error).message}`)
+    return { row: { name: o.name, rate: undefined, unit: 'events/s', ack: undefined, e2e: undefined, errors: undefined, bytesPerEvent: undefined, note: 'not run' }, lost: 0, cpu: {}, forwardsPerSecond: 0 }
   }
   try {
-    const pool = { deliveries: o.singles, next: 0 }
     const sentAt = new Map<string, number>()
-    const cpu0 = { gateway: cpuMs(gateway.pid), workers: cpuMs(workers.pid), redis: await redisCpuMs(o.redis), own: process.cpuUsage() }
-    const r = await pacedLoad({
-      port: gateway.port,
-      seconds: SECONDS,
-      rate: o.rate,
-      connections: E2E_CONNECTIONS,
-      pool,
-      onSend: (d, due) => { sentAt.set(d.eventIds[0]!, due) }
-    })
-    // Wait (bounded) for the workers to forward what was accepted.
-    const deadline = Date.now() + 30_000
-    while (o.destination.arrivals.size < r.ok && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+    const onSend = (d: SignedDelivery, due: number) => { sentAt.set(o.forwardIdOf(d.eventIds[0]!), due) }
+    const cpu0 = started.map(c => cpuMs(c.pid))
+    const redis0 = await redisCpuMs(o.redis)
+    const t0 = performance.now()
+    const r = o.rate !== undefined
+      ? await pacedLoad({ port: started[0]!.port, seconds: SECONDS, rate: o.rate, connections: E2E_CONNECTIONS, pool: o.pool, onSend })
+      : await load({ port: started[0]!.port, seconds: 120, connections: CONNECTIONS, pool: { deliveries: o.pool.deliveries.slice(o.pool.next, o.pool.next + o.closedEvents!), next: 0 }, onSend: d => onSend(d, performance.now()) })
+    if (o.rate === undefined) o.pool.next += o.closedEvents!
+    const arrived = () => { let n = 0; for (const id of sentAt.keys()) if (o.destination.arrivals.has(id)) n++; return n }
+    const deadline = Date.now() + DRAIN_SECONDS * 1000
+    while (arrived() < r.ok && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+    const cpu: Record<string, number> = {}
+    const forwarded = arrived()
+    const perEvent = (ms: number) => ms * 1000 / Math.max(1, forwarded)
+    started.forEach((c, i) => { cpu[o.processes[i]!.label] = perEvent(cpuMs(c.pid) - cpu0[i]!) })
+    cpu.Redis = perEvent(await redisCpuMs(o.redis) - redis0)
     const e2e: number[] = []
-    for (const [id, at] of o.destination.arrivals) {
-      const sent = sentAt.get(id)
-      if (sent !== undefined) e2e.push(at - sent)
+    let last = t0
+    for (const [id, at] of sentAt) {
+      const arrivedAt = o.destination.arrivals.get(id)
+      if (arrivedAt === undefined) continue
+      e2e.push(arrivedAt - at)
+      if (arrivedAt > last) last = arrivedAt
     }
-    const own = process.cpuUsage(cpu0.own)
-    const perEvent = (ms: number) => (ms * 1000 / Math.max(1, r.ok)).toFixed(0)
-    o.notes.push(`row 5: CPU µs/event from the first request to the last forward: gateway ${perEvent(cpuMs(gateway.pid) - cpu0.gateway)}, workers ${perEvent(cpuMs(workers.pid) - cpu0.workers)}, ` +
-      `Redis ${perEvent(await redisCpuMs(o.redis) - cpu0.redis)}, load generator + destination ${perEvent((own.user + own.system) / 1000)}`)
-    const lost = r.ok - o.destination.arrivals.size
-    const times = [...o.destination.arrivals.values()]
-    const drainSeconds = times.length > 1 ? (Math.max(...times) - Math.min(...times)) / 1000 : 0
-    o.notes.push(`row 5: workers forwarded ${times.length} events over ${drainSeconds.toFixed(1)} s (${drainSeconds > 0 ? (times.length / drainSeconds).toFixed(0) : '?'} forwards/s; the e2e latency grows once that is below the offered rate)`)
-    o.notes.push(`row 5: offered ${o.rate} req/s evenly spaced (open loop, at most ${E2E_CONNECTIONS} connections); ${r.ok} ok in ${r.seconds.toFixed(1)} s, status ${JSON.stringify(r.statusCodes)}, ${o.destination.arrivals.size} forwarded${lost > 0 ? `, ${lost} not forwarded within 30 s` : ''}`)
-    await retention(o.redis, o.env.QUEUE_PREFIX!, o.notes)
-    return { name, rate: r.ok / SECONDS, unit: 'req/s', ack: latencyFigures(r.latencies), e2e: latencyFigures(e2e), errors: r.errors + Math.max(0, lost), bytesPerEvent: undefined }
+    const forwardsPerSecond = forwarded / ((last - t0) / 1000)
+    const lost = r.ok - forwarded
+    const total = Object.values(cpu).reduce((a, b) => a + b, 0)
+    o.notes.push(`${o.name}: CPU µs/event from the first request to the last forward: ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; total ${total.toFixed(0)}`)
+    o.notes.push(`${o.name}: ${o.rate !== undefined ? `offered ${o.rate} events/s evenly spaced (open loop, at most ${E2E_CONNECTIONS} connections)` : `closed loop, ${CONNECTIONS} connections`}; ${r.ok} ok in ${r.seconds.toFixed(1)} s, status ${JSON.stringify(r.statusCodes)}, ` +
+      `${forwarded} forwarded (${forwardsPerSecond.toFixed(0)} forwards/s to the last one)${lost > 0 ? `, ${lost} not forwarded within ${DRAIN_SECONDS} s` : ''}`)
+    await o.after?.(forwarded)
+    return {
+      row: { name: o.name, rate: o.rate !== undefined ? r.ok / SECONDS : forwardsPerSecond, unit: o.rate !== undefined ? 'events/s' : 'forwards/s', ack: latencyFigures(r.latencies), e2e: latencyFigures(e2e), errors: r.errors + Math.max(0, lost), bytesPerEvent: undefined },
+      lost: Math.max(0, lost),
+      cpu,
+      forwardsPerSecond
+    }
   } finally {
-    await gateway.close()
-    await workers.close()
+    for (const c of started) await c.close()
   }
 }
 
-/** What stays in Redis once the workers are done: dedup entries (TTL = window) and bounded completed jobs. */
-async function retention (redis: Redis, prefix: string, notes: string[]) {
-  let dedup = 0
-  let sampleBytes = 0
-  let sampled = 0
-  let cursor = '0'
-  let sampleKey: string | undefined
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:events:de:*`, 'COUNT', 1000)
-    cursor = next
-    dedup += keys.length
-    sampleKey ??= keys[0]
-    for (const k of keys.slice(0, Math.max(0, 100 - sampled))) {
-      sampleBytes += Number(await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0') ?? 0)
-      sampled++
+/** Waits (bounded) until the gateway's queues have no job left to run, so retention is measured at rest. */
+async function settled (redis: Redis, prefix: string): Promise<void> {
+  const deadline = Date.now() + 20_000
+  const busy = async () => {
+    let n = 0
+    for (const q of ['events', 'forward', 'outputs']) {
+      n += await redis.llen(`${prefix}:${q}:wait`) + await redis.llen(`${prefix}:${q}:active`) + await redis.zcard(`${prefix}:${q}:delayed`)
     }
-  } while (cursor !== '0')
-  const completed = await redis.zcard(`${prefix}:events:completed`)
-  const ttl = sampleKey !== undefined ? await redis.pttl(sampleKey) : -2
-  notes.push(`row 5 retention after drain: ${dedup} dedup entries × ${sampled ? (sampleBytes / sampled).toFixed(0) : '?'} B (TTL ${(ttl / 3_600_000).toFixed(1)} h), ${completed} completed jobs kept in 'events' (removeOnComplete bounds them)`)
+    return n
+  }
+  while (await busy() > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
 }
+
+/**
+ * What Redis keeps once every event was processed: MEMORY USAGE of every key
+ * under the row's prefix, by kind, divided by the events processed. Bounded
+ * structures (completed jobs kept by count, event streams) are included: on
+ * a short run they weigh more per event than on a long one.
+ */
+async function retention (redis: Redis, prefix: string, processed: number, notes: string[], label: string): Promise<number | undefined> {
+  if (processed === 0) return undefined
+  await settled(redis, prefix)
+  const kinds: Record<string, { keys: number, bytes: number }> = {}
+  let total = 0
+  let cursor = '0'
+  // Braces are not special in SCAN patterns; the prefix matches as written.
+  const escaped = prefix
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${escaped}:*`, 'COUNT', 1000)
+    cursor = next
+    const pipe = redis.pipeline()
+    for (const k of keys) pipe.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')
+    const sizes = keys.length > 0 ? await pipe.exec() : []
+    keys.forEach((k, i) => {
+      const rest = k.slice(prefix.length + 1)
+      const kind = /^job:/.test(rest)
+        ? 'job status'
+        : /^forward(ed|ing):/.test(rest)
+          ? 'forward markers'
+          : /^[a-z]+:de:/.test(rest)
+            ? 'dedup'
+            : /^[a-z]+:[A-Za-z0-9_-]{32}(:logs)?$/.test(rest) ? 'job hashes' : 'queue structures'
+      const bytes = Number(sizes![i]![1] ?? 0)
+      kinds[kind] ??= { keys: 0, bytes: 0 }
+      kinds[kind].keys++
+      kinds[kind].bytes += bytes
+      total += bytes
+    })
+  } while (cursor !== '0')
+  const dedupTtl = await (async () => {
+    const [, keys] = await redis.scan('0', 'MATCH', `${escaped}:events:de:*`, 'COUNT', 1000)
+    return keys[0] !== undefined ? await redis.pttl(keys[0]) : -2
+  })()
+  notes.push(`${label} retained after drain, per processed event (${processed}): ${(total / processed).toFixed(0)} B = ` +
+    Object.entries(kinds).map(([k, v]) => `${k} ${(v.bytes / processed).toFixed(0)} (${v.keys} keys)`).join(', ') +
+    `; dedup TTL ${(dedupTtl / 3_600_000).toFixed(1)} h`)
+  return total / processed
+}
+
+const ratioOf = (a?: number, b?: number) => a !== undefined && b ? (a / b).toFixed(2) : undefined
 
 function printTable (rows: Row[]) {
   const header = ['row', 'rate', 'ack p50 ms', 'ack p99 ms', 'ack max ms', 'e2e p50 ms', 'e2e p99 ms', 'errors', 'Redis B/event']

@@ -15,21 +15,28 @@ export const signingKeys = (): SigningKeys => makeSigningKeys(['/prod/keys/pub-k
 /** Serves the two public keys as static.adobeioevents.com would. */
 export const keyServer = (keys: SigningKeys): Promise<KeyServer> => serveKeys(keys)
 
+/** Secret of the bench's destination: both pipelines sign with it, the destination checks every signature. */
+export const DESTINATION_SECRET = 'whsec_' + Buffer.from('bench-forward-secret-bench-forward').toString('base64')
+
 /**
- * A destination that answers 200 at once and records when each envelope id
- * arrived (performance.now() of this process, the load generator's clock).
+ * A destination that answers 200 at once (also to the outputs' GET downloads,
+ * which it serves) and records when each `webhook-id` first arrived
+ * (performance.now() of this process, the load generator's clock), with every
+ * Standard Webhooks signature checked.
  */
-export async function destinationServer (): Promise<LocalServer & { arrivals: Map<string, number> }> {
+export async function destinationServer (): Promise<LocalServer & { arrivals: Map<string, number>, readonly badSignatures: number }> {
   const arrivals = new Map<string, number>()
+  let badSignatures = 0
   const srv = await recordingDestination({
+    secret: DESTINATION_SECRET,
     record: false,
     respond: () => [200, '{}'],
-    onRequest: ({ body, at }) => {
-      try {
-        const id = (JSON.parse(body) as { id?: unknown }).id
-        if (typeof id === 'string' && !arrivals.has(id)) arrivals.set(id, at)
-      } catch {}
+    onRequest: ({ headers, at, signed }) => {
+      const id = headers['webhook-id']
+      if (typeof id !== 'string') return
+      if (!signed) badSignatures++
+      if (!arrivals.has(id)) arrivals.set(id, at)
     }
   })
-  return { server: srv.server, url: srv.url, port: srv.port, close: srv.close, arrivals }
+  return { server: srv.server, url: srv.url, port: srv.port, close: srv.close, arrivals, get badSignatures () { return badSignatures } }
 }

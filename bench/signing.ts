@@ -11,13 +11,19 @@ export interface SignedDelivery {
   eventIds: string[]
 }
 
-/** Every single event reports on the seed's job: one job status key, as before. */
-const LIGHTROOM_JOB_ID: string = fixture('adobe-io-events/lightroom-job-status.json').event.body.jobId
 const dgr = fixture<Record<string, unknown>[]>('adobe-io-events/dgr-batch.json')[0]!
 
-/** A Lightroom job-status event (legacy I/O Events envelope) with its own event id. */
-export function singleEvent (eventId: string): unknown {
-  return lightroomEvent(eventId, { jobId: LIGHTROOM_JOB_ID })
+/**
+ * A Lightroom job-status event (legacy I/O Events envelope) with its own event
+ * id, reporting its own job (Lightroom sends one completion event per job, so
+ * every event leaves a job status behind, as in production), whose output is
+ * at `outputsUrl` (the bench's local destination serves it; downloaded only
+ * where the bench turns outputs on).
+ */
+export function singleEvent (eventId: string, outputsUrl = 'http://127.0.0.1:9/outputs'): unknown {
+  const event = lightroomEvent(eventId, { jobId: `job-${eventId}` })
+  event.event.body.outputs[0]._links.self[0].href = `${outputsUrl}/${eventId}.jpg`
+  return event
 }
 
 /** A Dynamic Graphics Render CloudEvent (the batched shape) with its own event id. */
@@ -63,14 +69,14 @@ async function signAll (pem: string, bodies: string[]): Promise<string[]> {
  * first valid signature, so a second valid one would never be checked and
  * would only double the bench's preparation time.
  */
-export async function signedDeliveries (keys: SigningKeys, opts: { count: number, perDelivery: number, runId: string, sourceName: string }): Promise<SignedDelivery[]> {
+export async function signedDeliveries (keys: SigningKeys, opts: { count: number, perDelivery: number, runId: string, sourceName: string, outputsUrl?: string }): Promise<SignedDelivery[]> {
   const ids: string[][] = []
   const bodies: string[] = []
   for (let i = 0; i < opts.count; i++) {
     if (opts.perDelivery === 1) {
       const id = `${opts.runId}-s${i}`
       ids.push([id])
-      bodies.push(JSON.stringify(singleEvent(id)))
+      bodies.push(JSON.stringify(singleEvent(id, opts.outputsUrl)))
     } else {
       const batch = Array.from({ length: opts.perDelivery }, (_, j) => `${opts.runId}-b${i}-${j}`)
       ids.push(batch)

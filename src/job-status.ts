@@ -49,20 +49,45 @@ const DEFAULT_MAX_HISTORY = 50
 const DEFAULT_TTL_SECONDS = 30 * 24 * 3600
 
 /*
- * One Lua script so that the check and the write are one step, even with many
- * workers: the event id set makes a redelivered event a no-op, and the rank
- * rule keeps a terminal status (succeeded/failed/cancelled) against any late
- * non-terminal one. Among statuses of the same rank the newer event time wins
- * (ISO-8601 UTC strings of one format compare as text); `unknown` ranks lowest.
+ * Layout per job (every key expires `ttl` after the job's last change):
+ * - a small hash: status, rank, statusTime, source, updatedAt, and
+ *   `e:<event id>` only for events trimmed out of the history (which event
+ *   set the status is in the history; the job id is the reader's key);
+ * - the history as one string, its entries' JSON joined by newlines (each entry
+ *   is stored once and also serves as the record that its event was seen);
+ * - the outputs hash (url → entry JSON), only once an output was recorded.
+ * The hash's fields stay under Redis' listpack limits, so a job costs about
+ * 500 B where a hash, a list and a set of seen ids cost about 950 B (one
+ * status event per job, event ids of 42 characters).
  *
- * KEYS: job hash, history list, seen event ids set, outputs hash
- * ARGV: eventId, status, source, time, history entry JSON, rank, maxHistory, ttl, updatedAt, jobId
+ * One Lua script so that the check and the write are one step, even with many
+ * workers: an event id already in the history (or trimmed from it) makes a
+ * redelivered event a no-op, and the rank rule keeps a terminal status
+ * (succeeded/failed/cancelled) against any late non-terminal one. Among
+ * statuses of the same rank the newer event time wins (ISO-8601 UTC strings
+ * of one format compare as text); `unknown` ranks lowest.
+ *
+ * KEYS: job hash, history string, outputs hash
+ * ARGV: eventId, status, source, time, history entry JSON, rank, maxHistory,
+ *       ttl, updatedAt, '"eventId":' + the event id as JSON + ','
+ *       (how the id appears in its entry: inside a JSON string value quotes
+ *       are escaped, so only an entry's own eventId field can match)
  * Returns 0 (event seen before), 1 (status changed), 2 (history only).
  */
 const RECORD_SCRIPT = `
-if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[5])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[7]), -1)
+local hist = redis.call('GET', KEYS[2]) or ''
+if string.find(hist, ARGV[10], 1, true) or redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1 then return 0 end
+local n = 1
+if hist ~= '' then n = select(2, string.gsub(hist, '\\n', '')) + 2 end
+if hist == '' then hist = ARGV[5] else hist = hist .. '\\n' .. ARGV[5] end
+local max = tonumber(ARGV[7])
+while n > max do
+  local cut = string.find(hist, '\\n', 1, true)
+  redis.call('HSET', KEYS[1], 'e:' .. cjson.decode(string.sub(hist, 1, cut - 1)).eventId, '')
+  hist = string.sub(hist, cut + 1)
+  n = n - 1
+end
+redis.call('SET', KEYS[2], hist, 'EX', ARGV[8])
 local cur = redis.call('HMGET', KEYS[1], 'rank', 'statusTime')
 local rank = tonumber(ARGV[6])
 local apply
@@ -72,10 +97,11 @@ else
   if rank ~= curRank then apply = rank > curRank else apply = ARGV[4] >= cur[2] end
 end
 if apply then
-  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'rank', ARGV[6], 'statusTime', ARGV[4], 'source', ARGV[3], 'eventId', ARGV[1])
+  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'rank', ARGV[6], 'statusTime', ARGV[4], 'source', ARGV[3])
 end
-redis.call('HSET', KEYS[1], 'jobId', ARGV[10], 'updatedAt', ARGV[9])
-for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[8]) end
+redis.call('HSET', KEYS[1], 'updatedAt', ARGV[9])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[3], ARGV[8])
 if apply then return 1 end
 return 2
 `
@@ -83,13 +109,13 @@ return 2
 /*
  * Records an output on a job that has a status document (never creates one);
  * an entry per URL, replaced by a later attempt.
- * KEYS: job hash, history list, seen set, outputs hash; ARGV: url, entry JSON, ttl, updatedAt
+ * KEYS: job hash, history string, outputs hash; ARGV: url, entry JSON, ttl, updatedAt
  */
 const OUTPUT_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[1], 'updatedAt', ARGV[4])
-for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return 1
 `
 
@@ -119,8 +145,8 @@ export class JobStatusStore {
     this.#now = opts.now ?? (() => new Date())
     // defineCommand is idempotent per connection: safe when several stores share one.
     if (typeof this.#redis.aegRecordStatus !== 'function') {
-      this.#redis.defineCommand('aegRecordStatus', { numberOfKeys: 4, lua: RECORD_SCRIPT })
-      this.#redis.defineCommand('aegRecordOutput', { numberOfKeys: 4, lua: OUTPUT_SCRIPT })
+      this.#redis.defineCommand('aegRecordStatus', { numberOfKeys: 3, lua: RECORD_SCRIPT })
+      this.#redis.defineCommand('aegRecordOutput', { numberOfKeys: 3, lua: OUTPUT_SCRIPT })
     }
   }
 
@@ -132,7 +158,7 @@ export class JobStatusStore {
     const rank = entry.status === UNKNOWN_STATUS ? 0 : isTerminalStatus(entry.status) ? 2 : 1
     const result = await this.#redis.aegRecordStatus(...this.#keys(jobId),
       entry.eventId, entry.status, entry.source, entry.time, JSON.stringify(entry), rank,
-      this.#maxHistory, this.#ttl, this.#now().toISOString(), jobId)
+      this.#maxHistory, this.#ttl, this.#now().toISOString(), `"eventId":${JSON.stringify(entry.eventId)},`)
     return result === 0 ? 'duplicate' : result === 1 ? 'changed' : 'history-only'
   }
 
@@ -149,8 +175,8 @@ export class JobStatusStore {
   }
 
   async get (jobId: string): Promise<JobStatus | undefined> {
-    const [hash, history, , outputs] = this.#keys(jobId)
-    const results = await this.#redis.multi().hgetall(hash).lrange(history, 0, -1).hvals(outputs).exec()
+    const [hash, history, outputs] = this.#keys(jobId)
+    const results = await this.#redis.multi().hgetall(hash).get(history).hvals(outputs).exec()
     if (results === null) throw new Error('job status read was discarded')
     for (const [err] of results) if (err) throw err
     const doc = results[0]![1] as Record<string, string>
@@ -161,13 +187,14 @@ export class JobStatusStore {
       source: doc.source!,
       updatedAt: doc.updatedAt!,
       outputs: (results[2]![1] as string[]).map(s => JSON.parse(s) as OutputEntry).sort((a, b) => a.url.localeCompare(b.url)),
-      history: (results[1]![1] as string[]).map(s => JSON.parse(s) as StatusEntry)
+      history: ((results[1]![1] as string | null) ?? '').split('\n').filter(s => s !== '').map(s => JSON.parse(s) as StatusEntry)
     }
   }
 
-  #keys (jobId: string): [string, string, string, string] {
-    // Hashed: a job id is sender-chosen text; raw, `X:history` would land on job X's keys.
+  #keys (jobId: string): [string, string, string] {
+    // Hashed: a job id is sender-chosen text; raw, `X:h` would land on job X's keys.
+    // `:h`, not the earlier layout's `:history` list, so a record of that layout is never read as a string.
     const base = `${this.#prefix}:job:${jobIdFor(jobId)}`
-    return [base, `${base}:history`, `${base}:events`, `${base}:outputs`]
+    return [base, `${base}:h`, `${base}:outputs`]
   }
 }

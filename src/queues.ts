@@ -37,9 +37,13 @@ export interface OutputsJob {
   outputs: OutputRef[]
 }
 
-/** Retention: Redis memory stays bounded; failed jobs stay inspectable in Bull Board. */
+/**
+ * Retention: Redis memory stays bounded; failed jobs stay inspectable in Bull
+ * Board, and the last 100 completed ones per queue too. Dedup does not need
+ * the completed job: the `events` dedup key has its own TTL (the dedup window).
+ */
 export const RETENTION = {
-  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnComplete: { age: 3600, count: 100 },
   removeOnFail: { age: 7 * 24 * 3600, count: 10000 }
 } as const
 

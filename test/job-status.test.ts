@@ -44,8 +44,11 @@ t.test('history is bounded and every key expires', async t => {
   await store.recordOutput('j', { url: 'https://x/y', file: '/tmp/f', bytes: 1, at: '2026-01-01T00:00:00.000Z' })
   const doc = await store.get('j')
   t.same(doc?.history.map(h => h.eventId), ['e2', 'e3', 'e4'])
+  t.equal(await store.record('j', entry('running', 'e0', '2026-01-01T00:00:09.000Z')), 'duplicate', 'an event trimmed from the history is still known')
+  t.same((await store.get('j'))?.history.map(h => h.eventId), ['e2', 'e3', 'e4'])
+  // The status hash, the history and the outputs.
   const keys = await redis.keys(`${prefix}:job:${jobIdFor('j')}*`)
-  t.equal(keys.length, 4)
+  t.equal(keys.length, 3)
   for (const key of keys) {
     const ttl = await redis.ttl(key)
     t.ok(ttl > 0 && ttl <= 1000, `${key} expires (ttl ${ttl})`)

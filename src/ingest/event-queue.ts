@@ -60,12 +60,19 @@ function splitProbes (jobs: readonly { probe: boolean }[], results: [Error | nul
   return { added, existed }
 }
 
-/** Deliveries flushed together as one MULTI. */
+/**
+ * Deliveries flushed together as one MULTI. The group holds the ack deadline
+ * of all its deliveries: one timer, started when the first one joins, instead
+ * of one per request. A delivery that joins later gets the rest of that budget
+ * (a group only fills while the previous transaction is out, normally a few
+ * ms); when it runs out every delivery of the group is answered 503, so none
+ * waits longer than the budget.
+ */
 class Group {
   /** `probe`: also learn whether the job already existed (journal reader); the edge never asks. */
   readonly jobs: { id: string, json: JobJson, probe: boolean }[] = []
   probes = 0
-  /** When the last delivery that joined stops waiting (its ack deadline). */
+  /** When the group's deliveries stop waiting (the ack deadline from the first one). */
   lastDeadline = 0
   resolve!: (results: GroupResults) => void
   reject!: (err: unknown) => void
@@ -74,9 +81,13 @@ class Group {
     this.reject = reject
   })
 
-  constructor () {
+  /** The results, or a rejection once the ack budget from the first delivery has passed. */
+  readonly settled: Promise<GroupResults>
+
+  constructor (ackTimeoutMs: number) {
+    this.settled = withDeadline(this.results, ackTimeoutMs, () => new Error(`enqueue not confirmed within ${ackTimeoutMs} ms`))
     // Every waiter handles a rejection; this keeps an empty group's from being unhandled.
-    this.results.catch(() => {})
+    this.settled.catch(() => {})
   }
 }
 
@@ -160,8 +171,8 @@ export class EventQueue {
     const started = process.hrtime.bigint()
     let ok = false
     try {
-      const outcomes = await withDeadline(this.#addAtomically(sourceName, envelopes, probe, traceMetadata), this.#opts.ackTimeoutMs,
-        () => new Error(`enqueue not confirmed within ${this.#opts.ackTimeoutMs} ms`))
+      // Bounded by the group's ack deadline (one timer per transaction, not per request).
+      const outcomes = await this.#addAtomically(sourceName, envelopes, probe, traceMetadata)
       ok = true
       return outcomes
     } catch (err) {
@@ -189,15 +200,15 @@ export class EventQueue {
     if (this.#waitingJobs() + jobs.length > MAX_WAITING_JOBS) throw new Error('enqueue backlog is full; Redis is not keeping up')
     let group = this.#waiting.at(-1)
     if (group === undefined || group.jobs.length + jobs.length > MAX_GROUP_JOBS) {
-      group = new Group()
+      group = new Group(this.#opts.ackTimeoutMs)
+      group.lastDeadline = Date.now() + this.#opts.ackTimeoutMs
       this.#waiting.push(group)
     }
     const first = group.jobs.length
     group.jobs.push(...jobs)
     if (probe) group.probes += jobs.length
-    group.lastDeadline = Date.now() + this.#opts.ackTimeoutMs
     this.#schedule()
-    const { added, existed } = await group.results
+    const { added, existed } = await group.settled
     for (let i = first; i < first + jobs.length; i++) {
       const [err] = added[i]!
       if (err) throw err
