@@ -46,15 +46,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
     timeoutMs: config.keyFetchTimeoutMs,
     log: app.log as Logger
   })
-  const eventQueue = new EventQueue({
-    connection: redis,
-    prefix: config.queuePrefix,
-    dedupWindowMs: config.dedupWindowMs,
-    ackTimeoutMs: config.ackTimeoutMs,
-    attempts: config.worker.attempts,
-    backoffMs: config.worker.backoffMs,
-    observe: deps.metrics?.observeEnqueue
-  })
+  const eventQueue = EventQueue.fromConfig(config, redis, deps.metrics?.observeEnqueue)
   const challenge = new ValidationChallenge(config.validation, { delaysMs: deps.validationDelaysMs })
 
   app.addHook('onClose', async () => {

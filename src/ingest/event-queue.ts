@@ -2,6 +2,7 @@ import { Job, Queue, SpanKind, type JobJson, type JobsOptions, type RedisQueueBa
 import { queueUnavailable } from '../errors.ts'
 import { QUEUE, jobIdFor, jobOptions } from '../queues.ts'
 import { settleWithin, withDeadline } from '../deadline.ts'
+import type { GatewayConfig } from '../config.ts'
 import type { RedisClient } from '../redis.ts'
 import { activeTracing } from '../tracing.ts'
 import type { Envelope } from './envelope.ts'
@@ -108,6 +109,20 @@ export class EventQueue {
   #inFlight = 0
   /** A flush is scheduled for the next turn of the event loop. */
   #scheduled = false
+
+  /** The queue as the configuration sets it up (prefix, dedup window, ack budget, attempts and backoff). */
+  static fromConfig (config: Pick<GatewayConfig, 'queuePrefix' | 'dedupWindowMs' | 'ackTimeoutMs' | 'worker'>, connection: RedisClient,
+    observe?: EventQueueOptions['observe']): EventQueue {
+    return new EventQueue({
+      connection,
+      prefix: config.queuePrefix,
+      dedupWindowMs: config.dedupWindowMs,
+      ackTimeoutMs: config.ackTimeoutMs,
+      attempts: config.worker.attempts,
+      backoffMs: config.worker.backoffMs,
+      ...(observe !== undefined && { observe })
+    })
+  }
 
   constructor (opts: EventQueueOptions) {
     this.#opts = opts

@@ -33,14 +33,7 @@ export function startJournalReaders (config: GatewayConfig, redis: RedisClient, 
   if (sources.length === 0 || config.oauth === undefined) return { close: async () => {} }
 
   // A dedup window shorter than the journal's retention is warned about at boot (configWarnings).
-  const eventQueue = new EventQueue({
-    connection: redis,
-    prefix: config.queuePrefix,
-    dedupWindowMs: config.dedupWindowMs,
-    ackTimeoutMs: config.ackTimeoutMs,
-    attempts: config.worker.attempts,
-    backoffMs: config.worker.backoffMs
-  })
+  const eventQueue = EventQueue.fromConfig(config, redis)
   const tokens = new OAuthTokens(config.oauth, { timeoutMs: REQUEST_TIMEOUT_MS })
   const positions = new JournalPositions(redis, config.queuePrefix)
   // Parse only: journal events are never verified (see JournalReader), so no key is ever fetched.
