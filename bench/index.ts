@@ -357,7 +357,7 @@ async function main () {
   say(`# load average at start (1/5/15 min): ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
   say(`# rows 1–4: ${ROUND_SECONDS * ROUNDS} s each in ${ROUNDS} interleaved rounds after ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections; row 5: ${SECONDS} s, ${E2E_CONNECTIONS} connections; run ${runId}`)
 
-  let t = Date.now()
+  const t = Date.now()
   const singles = await signedDeliveries(keys, { count: SINGLES, perDelivery: 1, runId, sourceName: SOURCE, outputsUrl: `${destination.url}/outputs` })
   const batches = runs('4') ? await signedDeliveries(keys, { count: BATCHES, perDelivery: BATCH_SIZE, runId, sourceName: SOURCE }) : []
   say(`# signed ${SINGLES} single and ${BATCHES} batch bodies in ${((Date.now() - t) / 1000).toFixed(1)} s`)
@@ -483,7 +483,14 @@ async function main () {
     let naiveE2e: PipelineResult | undefined
     if (runs('5')) {
       gatewayE2e = await pipeline({
-        name: `5 end to end at ${E2E_RATE} events/s`, processes: gatewayPipeline('r5', false), rate: E2E_RATE, pool: e2ePool, destination, forwardIdOf: forwardIdOfGateway, redis, notes,
+        name: `5 end to end at ${E2E_RATE} events/s`,
+        processes: gatewayPipeline('r5', false),
+        rate: E2E_RATE,
+        pool: e2ePool,
+        destination,
+        forwardIdOf: forwardIdOfGateway,
+        redis,
+        notes,
         after: async forwarded => { retainedBytes = await retention(redis, prefixOf('r5'), forwarded, notes, 'row 5') }
       })
       rows.push({ ...gatewayE2e.row, bytesPerEvent: retainedBytes })
@@ -494,7 +501,12 @@ async function main () {
       naiveE2e = await pipeline({
         name: `6 naive pipeline at ${E2E_RATE} events/s`,
         processes: [{ label: 'naive edge', file: 'bench/baselines/naive-edge.ts', env }, { label: 'naive worker', file: 'bench/baselines/naive-worker.ts', env }],
-        rate: E2E_RATE, pool: e2ePool, destination, forwardIdOf: id => id.slice(SOURCE.length + 1), redis, notes,
+        rate: E2E_RATE,
+        pool: e2ePool,
+        destination,
+        forwardIdOf: id => id.slice(SOURCE.length + 1),
+        redis,
+        notes,
         after: async forwarded => { naiveRetained = await retention(redis, prefixOf('r6'), forwarded, notes, 'row 6') }
       })
       rows.push({ ...naiveE2e.row, bytesPerEvent: naiveRetained })

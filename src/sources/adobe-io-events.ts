@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { Name } from '../../schemas/common.ts'
 import { batchTooLarge, invalidPayload, recipientMismatch } from '../errors.ts'
-import { normalizeStatus, str, type Delivery, type Envelope, type EventFacts } from '../ingest/envelope.ts'
+import { normalizeStatus, str, type Delivery, type EventFacts } from '../ingest/envelope.ts'
 import { describeError, validator } from '../schemas.ts'
 import { verifyAdobeProof } from '../verify/adobe-signature.ts'
 import { MAX_BATCH, dig, type OutputRef, type Source, type SourceKind } from './source.ts'

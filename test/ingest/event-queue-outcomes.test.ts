@@ -11,8 +11,16 @@ import { REDIS_URL, testRedis, uniquePrefix } from '../helpers/index.ts'
 function envelope (key: string): Envelope {
   const now = new Date().toISOString()
   return {
-    specversion: '1.0', id: `journal/${key}`, source: 'aeg://journal', type: 'com.adobe.lightroom.job-status', time: now,
-    datacontenttype: 'application/json', receivedat: now, deliveryid: 'req-1', sourcekind: 'adobe-io-events', data: { event_id: key }
+    specversion: '1.0',
+    id: `journal/${key}`,
+    source: 'aeg://journal',
+    type: 'com.adobe.lightroom.job-status',
+    time: now,
+    datacontenttype: 'application/json',
+    receivedat: now,
+    deliveryid: 'req-1',
+    sourcekind: 'adobe-io-events',
+    data: { event_id: key }
   }
 }
 

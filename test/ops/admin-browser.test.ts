@@ -30,8 +30,13 @@ t.test('Bull Board in a real browser: basic auth, every queue with its job count
   const redis = testRedis(t, prefix)
   const keys = await keyServer(t)
   const config = testConfig({ sources: [{ name: 'adobe', kind: 'adobe-io-events', verify: 'signature' }] }, {
-    HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url,
-    ADMIN_USER: ADMIN.user, ADMIN_PASSWORD: ADMIN.password
+    HOST: '127.0.0.1',
+    PORT: '0',
+    ADMIN_PORT: '0',
+    QUEUE_PREFIX: prefix,
+    ADOBE_PUBLIC_KEY_BASE_URL: keys.url,
+    ADMIN_USER: ADMIN.user,
+    ADMIN_PASSWORD: ADMIN.password
   })
   const running = await startGateway(config, captureLog('warn').logger)
   t.teardown(() => running.close())

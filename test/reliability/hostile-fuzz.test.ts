@@ -170,7 +170,6 @@ async function fuzzApp (t: Test, log: CapturedLog, env: Record<string, string> =
   return await buildTestApp(t, config, { logger: log.logger })
 }
 
-
 /**
  * Runs a property with the fixed seed; on failure returns one short line: the
  * first failing case's problem, the seed and the replay path (never the whole
@@ -214,19 +213,19 @@ t.test(`fuzz via inject: ${INJECT_RUNS} malformed requests, every answer a speci
   const started = Date.now()
 
   const failure = await check(caseArb, INJECT_RUNS, async (c) => {
-      const headers: Record<string, string> = { ...c.headers }
-      if (c.contentType !== undefined) headers['content-type'] = c.contentType
-      const res = await app.inject({ method: 'POST', url: `/webhooks/${c.source}`, payload: c.body, headers })
-      tally(statuses, String(res.statusCode))
-      tally(categories, c.category)
-      const where = `${c.category} → ${c.source}: ${res.statusCode} ${res.body.slice(0, 200)}`
-      if (!c.allowed.includes(res.statusCode)) throw new Error(`expected ${c.allowed.join('/')}, got ${where}`)
-      if (res.statusCode >= 400) {
-        const problem = errorBodyProblem(res.body)
-        if (problem !== undefined) throw new Error(`error body: ${problem} (${where})`)
-        if (!String(res.headers['content-type']).startsWith('application/json')) throw new Error(`content type ${res.headers['content-type']} (${where})`)
-        if (c.code !== undefined && res.json().error.code !== c.code) throw new Error(`expected ${c.code}, got ${where}`)
-      }
+    const headers: Record<string, string> = { ...c.headers }
+    if (c.contentType !== undefined) headers['content-type'] = c.contentType
+    const res = await app.inject({ method: 'POST', url: `/webhooks/${c.source}`, payload: c.body, headers })
+    tally(statuses, String(res.statusCode))
+    tally(categories, c.category)
+    const where = `${c.category} → ${c.source}: ${res.statusCode} ${res.body.slice(0, 200)}`
+    if (!c.allowed.includes(res.statusCode)) throw new Error(`expected ${c.allowed.join('/')}, got ${where}`)
+    if (res.statusCode >= 400) {
+      const problem = errorBodyProblem(res.body)
+      if (problem !== undefined) throw new Error(`error body: ${problem} (${where})`)
+      if (!String(res.headers['content-type']).startsWith('application/json')) throw new Error(`content type ${res.headers['content-type']} (${where})`)
+      if (c.code !== undefined && res.json().error.code !== c.code) throw new Error(`expected ${c.code}, got ${where}`)
+    }
   })
   t.equal(failure, undefined, `property holds (replay with FUZZ_SEED=${SEED})`)
 
@@ -322,20 +321,20 @@ t.test(`fuzz over a real socket: ${SOCKET_RUNS} raw requests, every answer a JSO
   const { port } = app.server.address() as AddressInfo
   const statuses = new Map<string, number>()
   const failure = await check(rawCaseArb, SOCKET_RUNS, async (c) => {
-      const res = await rawExchange(port, c.bytes, { end: c.end, timeoutMs: 4000 })
-      if (res === undefined) {
-        // Only bytes Node cannot even begin to parse may be dropped without an answer.
-        tally(statuses, 'closed')
-        if (c.category !== 'random bytes') throw new Error(`${c.category}: connection closed without an answer`)
-        return
-      }
-      tally(statuses, String(res.status))
-      const where = `${c.category}: ${res.status} ${res.body.slice(0, 160)}`
-      if (!c.allowed.includes(res.status)) throw new Error(`expected ${c.allowed.join('/')}, got ${where}`)
-      if (res.status >= 400) {
-        const problem = errorBodyProblem(res.body)
-        if (problem !== undefined) throw new Error(`error body: ${problem} (${where})`)
-      }
+    const res = await rawExchange(port, c.bytes, { end: c.end, timeoutMs: 4000 })
+    if (res === undefined) {
+      // Only bytes Node cannot even begin to parse may be dropped without an answer.
+      tally(statuses, 'closed')
+      if (c.category !== 'random bytes') throw new Error(`${c.category}: connection closed without an answer`)
+      return
+    }
+    tally(statuses, String(res.status))
+    const where = `${c.category}: ${res.status} ${res.body.slice(0, 160)}`
+    if (!c.allowed.includes(res.status)) throw new Error(`expected ${c.allowed.join('/')}, got ${where}`)
+    if (res.status >= 400) {
+      const problem = errorBodyProblem(res.body)
+      if (problem !== undefined) throw new Error(`error body: ${problem} (${where})`)
+    }
   })
   t.equal(failure, undefined, `property holds (replay with FUZZ_SEED=${SEED})`)
   t.comment(`seed ${SEED}: ${SOCKET_RUNS} raw requests; answers ${show(statuses)}`)

@@ -21,7 +21,7 @@ t.test('no secret, signature, token or basic-auth credential reaches any log lin
   /** Every sensitive value seen on the wire, by what it is. */
   const sensitive = new Map<string, string>()
   const remember = (what: string, value: string | undefined) => { if (value !== undefined && value.length >= 6) sensitive.set(value, what) }
-  for (const [name, value] of Object.entries(SECRETS)) [value].flat().forEach((v, i) => remember(`secret ${name}${i ? i : ''}`, v))
+  for (const [name, value] of Object.entries(SECRETS)) [value].flat().forEach((v, i) => remember(`secret ${name}${i || ''}`, v))
 
   const forwarded = new Set<string>()
   const destination = await httpServer(t, (req, res) => {
@@ -62,11 +62,26 @@ t.test('no secret, signature, token or basic-auth credential reaches any log lin
     oauth: { tokenUrl: `${files.url}/ims/token`, clientId: 'oauth-client', clientSecret: '${OAUTH_SECRET}', scopes: ['openid'] }
   }))
   const env = {
-    REDIS_URL, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', QUEUE_PREFIX: prefix, GATEWAY_CONFIG: configFile,
-    ADOBE_PUBLIC_KEY_BASE_URL: keys.url, ADMIN_USER: 'ops', ADMIN_PASSWORD: SECRETS.adminPassword, LOG_LEVEL: 'trace',
-    LR_SECRET: SECRETS.lrClientSecret, PDF_TOKEN: SECRETS.pdfToken, ALM_PASSWORD: SECRETS.almPassword,
-    ALM_HMAC_OLD: SECRETS.almHmac[0], ALM_HMAC_NEW: SECRETS.almHmac[1], FORWARD_SECRET: SECRETS.forwardSecret,
-    OAUTH_SECRET: SECRETS.oauthClientSecret, JOB_BACKOFF_MS: '50', HEADERS_TIMEOUT_MS: '500', REQUEST_TIMEOUT_MS: '1000'
+    REDIS_URL,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    ADMIN_PORT: '0',
+    QUEUE_PREFIX: prefix,
+    GATEWAY_CONFIG: configFile,
+    ADOBE_PUBLIC_KEY_BASE_URL: keys.url,
+    ADMIN_USER: 'ops',
+    ADMIN_PASSWORD: SECRETS.adminPassword,
+    LOG_LEVEL: 'trace',
+    LR_SECRET: SECRETS.lrClientSecret,
+    PDF_TOKEN: SECRETS.pdfToken,
+    ALM_PASSWORD: SECRETS.almPassword,
+    ALM_HMAC_OLD: SECRETS.almHmac[0],
+    ALM_HMAC_NEW: SECRETS.almHmac[1],
+    FORWARD_SECRET: SECRETS.forwardSecret,
+    OAUTH_SECRET: SECRETS.oauthClientSecret,
+    JOB_BACKOFF_MS: '50',
+    HEADERS_TIMEOUT_MS: '500',
+    REQUEST_TIMEOUT_MS: '1000'
   }
   const gateway = spawnRole(t, 'src/bin/gateway.ts', env)
   const worker = spawnRole(t, 'src/bin/worker.ts', env)

@@ -85,7 +85,10 @@ t.test('SIGKILL mid-forward: recovered by another process after the stalled chec
   const first = await spawnWorker(t, env)
   const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
   const event = envelope('pdf', 'pdf-services', {
-    key: 'job-k/succeeded', type: 'com.adobe.pdf-services.job-status', jobId: 'job-k', status: 'succeeded',
+    key: 'job-k/succeeded',
+    type: 'com.adobe.pdf-services.job-status',
+    jobId: 'job-k',
+    status: 'succeeded',
     data: { jobID: 'job-k', statusResponse: { status: 'done', asset: { downloadUri: `${storage.url}/out.pdf?sig=1` } } }
   })
   await (await eventQueue(t, config)).add('pdf', [event])
@@ -137,7 +140,10 @@ t.test('SIGKILL mid-download: the output is fetched again and written once, the 
   const first = await spawnWorker(t, env)
   const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
   const event = envelope('pdf', 'pdf-services', {
-    key: 'job-d/succeeded', type: 'com.adobe.pdf-services.job-status', jobId: 'job-d', status: 'succeeded',
+    key: 'job-d/succeeded',
+    type: 'com.adobe.pdf-services.job-status',
+    jobId: 'job-d',
+    status: 'succeeded',
     data: { jobID: 'job-d', statusResponse: { status: 'done', asset: { downloadUri: `${storage.url}/out.pdf` } } }
   })
   await (await eventQueue(t, config)).add('pdf', [event])

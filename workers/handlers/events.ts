@@ -4,7 +4,7 @@ import type { DestinationConfig, GatewayConfig } from '../../src/config.ts'
 import type { Envelope } from '../../src/ingest/envelope.ts'
 import { UNKNOWN_STATUS, type JobStatusStore, type StatusEntry } from '../../src/job-status.ts'
 import { jobIdFor, jobOptions, type ForwardJob, type OutputsJob } from '../../src/queues.ts'
-import { sourceKind, type OutputRef } from '../../src/sources/index.ts'
+import { sourceKind } from '../../src/sources/index.ts'
 
 export interface EventsHandlerDeps {
   config: GatewayConfig

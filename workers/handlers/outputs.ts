@@ -66,7 +66,7 @@ export function safeFileName (hint: string | undefined, fallback: string): strin
  * met a 5xx or a timeout; 4xx outputs are recorded as not downloadable.
  */
 export function outputsHandler (deps: OutputsHandlerDeps) {
-  const { outputs: policy, store, tokens } = deps
+  const { outputs: policy, store } = deps
 
   return async function handleOutputs (job: Job<OutputsJob>) {
     const { eventId, jobId } = job.data

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import type { RedisClient } from '../../src/redis.ts'
 
 /** Extends the lease only while this holder still owns it (a lapsed lease may already be someone else's). */
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
+const RENEW = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.call(\'PEXPIRE\', KEYS[1], ARGV[2]) end return 0'
 /** Deletes the lease only while this holder still owns it. */
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+const RELEASE = 'if redis.call(\'GET\', KEYS[1]) == ARGV[1] then return redis.call(\'DEL\', KEYS[1]) end return 0'
 
 export interface LeaseOptions {
   /** Lifetime of the lease: how long a crashed holder blocks the others. */

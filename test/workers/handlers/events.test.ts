@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import t from 'tap'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { JobStatusStore } from '../../../src/job-status.ts'

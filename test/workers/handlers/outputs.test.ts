@@ -95,7 +95,10 @@ let seq = 0
 function pdfDone (url: string): Envelope {
   const jobId = `pdf-job-${++seq}`
   return envelope('pdf', 'pdf-services', {
-    key: `${jobId}/succeeded`, type: 'com.adobe.pdf-services.job-status', jobId, status: 'succeeded',
+    key: `${jobId}/succeeded`,
+    type: 'com.adobe.pdf-services.job-status',
+    jobId,
+    status: 'succeeded',
     data: { jobID: jobId, statusResponse: { status: 'done', asset: { downloadUri: url } } }
   })
 }
@@ -103,7 +106,11 @@ function pdfDone (url: string): Envelope {
 function dgrSucceeded (statusUrl: string): Envelope {
   const jobId = `dgr-job-${++seq}`
   return envelope('dgr', 'adobe-io-events', {
-    key: `ev-${seq}`, type: 'com.adobe.dgr.job_succeeded', jobId, status: 'succeeded', statusUrl,
+    key: `ev-${seq}`,
+    type: 'com.adobe.dgr.job_succeeded',
+    jobId,
+    status: 'succeeded',
+    statusUrl,
     data: { data: { value: { job_id: jobId, status: 'succeeded', status_url: statusUrl } } }
   })
 }
@@ -249,7 +256,10 @@ t.test('a refused output does not stop another output\'s retries', async t => {
   const jobId = `lr-job-${++seq}`
   const link = (href: string) => ({ status: 'succeeded', _links: { self: { href } } })
   const event = envelope('dgr', 'adobe-io-events', {
-    key: `ev-mixed-${seq}`, type: 'com.adobe.lightroom.job-status', jobId, status: 'succeeded',
+    key: `ev-mixed-${seq}`,
+    type: 'com.adobe.lightroom.job-status',
+    jobId,
+    status: 'succeeded',
     data: { event_id: `ev-mixed-${seq}`, event: { body: { jobId, outputs: [link(`http://localhost:${s.port}/file.bin`), link(`${s.url}/flaky`)] } } }
   })
   const { state, job, dir } = await run(event)
