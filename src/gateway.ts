@@ -1,6 +1,7 @@
+import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
-import { adminAccess, buildAdminApp } from './admin.ts'
+import { BULL_BOARD_PATH, adminAccess, buildAdminApp } from './admin.ts'
 import { buildApp } from './app.ts'
 import type { GatewayConfig } from './config.ts'
 import { GatewayMetrics } from './metrics.ts'
@@ -51,5 +52,19 @@ export async function startGateway (config: GatewayConfig, log: Logger): Promise
         admin?.close().then(() => log.debug('admin port closed'))
       ])
     }
+  }
+}
+
+/** Local development: where Bull Board is and which variables log in to it (their names, never the password). */
+export function logBullBoard (config: GatewayConfig, gateway: RunningGateway, log: Logger) {
+  const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host
+  const port = (gateway.admin?.server.address() as AddressInfo | null)?.port ?? config.adminPort
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${BULL_BOARD_PATH}`
+  if (gateway.admin === undefined) {
+    log.info({ url }, `Bull Board is off: set ADMIN_USER and ADMIN_PASSWORD (8+ characters) and restart to open it at ${url}`)
+  } else if (config.admin.auth === 'off') {
+    log.info({ url }, `Bull Board: open ${url} (no login: ADMIN_AUTH=off)`)
+  } else {
+    log.info({ url, user: config.admin.user }, `Bull Board: open ${url} and log in with ADMIN_USER and ADMIN_PASSWORD`)
   }
 }
