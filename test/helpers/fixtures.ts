@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import type { Envelope } from '../../src/ingest/envelope.ts'
 
 const parsed = new Map<string, unknown>()
 
@@ -40,4 +41,21 @@ export function dgrJobEvents (jobId: string, statuses: string[], clientId: strin
     event.data.value = { ...event.data.value, job_id: jobId, status }
     return event
   })
+}
+
+/** A minimal valid envelope of source `source` with dedup key `key` (for the queue alone, no source kind involved). */
+export function minimalEnvelope (source: string, key: string): Envelope {
+  const now = new Date().toISOString()
+  return {
+    specversion: '1.0',
+    id: `${source}/${key}`,
+    source: `aeg://${source}`,
+    type: 'com.adobe.lightroom.job-status',
+    time: now,
+    datacontenttype: 'application/json',
+    receivedat: now,
+    deliveryid: 'req-1',
+    sourcekind: 'adobe-io-events',
+    data: { event_id: key }
+  }
 }

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Test } from 'tap'
+import { REDIS_URL } from './redis.ts'
 import { within } from './wait.ts'
 
 /** The repository root (the cwd of spawned roles). */
@@ -88,3 +89,16 @@ export async function listeningPort (role: RoleProcess, which: 'gateway' | 'admi
 
 /** The worker role's ready line, known by its fields (the queues it consumes), not its wording. */
 export const workersReady = (line: Record<string, unknown>): boolean => Array.isArray(line.queues) && line.concurrency !== undefined
+
+/** What every role process of a test gets: the test Redis, loopback, free ports, its prefix, its config file and key server. */
+export function roleEnv (opts: { prefix: string, configFile: string, keysUrl: string }): Record<string, string> {
+  return {
+    REDIS_URL,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    ADMIN_PORT: '0',
+    QUEUE_PREFIX: opts.prefix,
+    GATEWAY_CONFIG: opts.configFile,
+    ADOBE_PUBLIC_KEY_BASE_URL: opts.keysUrl
+  }
+}

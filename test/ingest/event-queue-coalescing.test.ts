@@ -6,27 +6,13 @@ import { EventQueue } from '../../src/ingest/event-queue.ts'
 import { jobIdFor } from '../../src/queues.ts'
 import { createEdgeRedis } from '../../src/redis.ts'
 import { Redis } from 'ioredis'
-import { eventually, privateRedis, REDIS_URL, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { eventually, privateRedis, REDIS_URL, testRedis, uniquePrefix, minimalEnvelope } from '../helpers/index.ts'
 
 // The edge coalesces the deliveries of one event-loop turn into one MULTI.
 // These tests start many deliveries in the same turn and check that each one
 // is answered on its own events only.
 
-function envelope (key: string): Envelope {
-  const now = new Date().toISOString()
-  return {
-    specversion: '1.0',
-    id: `bench/${key}`,
-    source: 'aeg://bench',
-    type: 'com.adobe.lightroom.job-status',
-    time: now,
-    datacontenttype: 'application/json',
-    receivedat: now,
-    deliveryid: 'req-1',
-    sourcekind: 'adobe-io-events',
-    data: { event_id: key }
-  }
-}
+const envelope = (key: string): Envelope => minimalEnvelope('bench', key)
 
 async function setup (t: Test) {
   const prefix = uniquePrefix()

@@ -3,26 +3,12 @@ import t from 'tap'
 import type { Envelope } from '../../src/ingest/envelope.ts'
 import { EventQueue } from '../../src/ingest/event-queue.ts'
 import { createEdgeRedis } from '../../src/redis.ts'
-import { REDIS_URL, testRedis, uniquePrefix } from '../helpers/index.ts'
+import { REDIS_URL, testRedis, uniquePrefix, minimalEnvelope } from '../helpers/index.ts'
 
 // The journal reader learns per envelope whether it was new or already queued;
 // the edge's `add` shares the same transactions without paying for it.
 
-function envelope (key: string): Envelope {
-  const now = new Date().toISOString()
-  return {
-    specversion: '1.0',
-    id: `journal/${key}`,
-    source: 'aeg://journal',
-    type: 'com.adobe.lightroom.job-status',
-    time: now,
-    datacontenttype: 'application/json',
-    receivedat: now,
-    deliveryid: 'req-1',
-    sourcekind: 'adobe-io-events',
-    data: { event_id: key }
-  }
-}
+const envelope = (key: string): Envelope => minimalEnvelope('journal', key)
 
 t.test('addWithOutcomes: queued or duplicate per envelope, also when sharing a MULTI with the edge', async t => {
   const prefix = uniquePrefix()

@@ -3,7 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ADMIN, adobeSignedHeaders, basic, eventually, fixture, httpServer, keyServer, listeningPort, REDIS_URL, sample, spawnRole, testRedis, uniquePrefix, workersReady } from '../helpers/index.ts'
+import {
+  ADMIN, adobeSignedHeaders, basic, eventually, fixture, httpServer, keyServer, listeningPort, roleEnv, sample, spawnRole, testRedis, uniquePrefix, workersReady
+} from '../helpers/index.ts'
 
 const EVENTS = 24
 const SECRET = 'topology-forward-secret'
@@ -40,13 +42,7 @@ t.test('gateway + two workers as separate processes: signed events in, signed fo
   }))
 
   const env = {
-    REDIS_URL,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    ADMIN_PORT: '0',
-    QUEUE_PREFIX: prefix,
-    GATEWAY_CONFIG: configFile,
-    ADOBE_PUBLIC_KEY_BASE_URL: keys.url,
+    ...roleEnv({ prefix, configFile, keysUrl: keys.url }),
     ADMIN_USER: ADMIN.user,
     ADMIN_PASSWORD: ADMIN.password,
     LR_CLIENT_ID: 'lightroom-client',

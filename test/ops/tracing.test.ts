@@ -6,8 +6,7 @@ import { pino } from 'pino'
 import type { Test } from 'tap'
 import t from 'tap'
 import {
-  adobeSignedHeaders, destination, eventually, fixture, httpServer, keyServer, listeningPort, REDIS_URL, spawnRole,
-  testRedis, uniquePrefix, within, workersReady, type Destination, type RoleProcess
+  adobeSignedHeaders, destination, type Destination, eventually, fixture, httpServer, keyServer, listeningPort, roleEnv, type RoleProcess, spawnRole, testRedis, uniquePrefix, within, workersReady
 } from '../helpers/index.ts'
 import { fakeJournal } from '../helpers/fake-journal.ts'
 import { eventsQueue } from '../helpers/sources.ts'
@@ -144,13 +143,7 @@ async function startStack (t: Test, extraEnv: Record<string, string>) {
     outputs: { dir: join(dir, 'outputs'), allowHosts: ['127.0.0.1'], allowHttp: true }
   }))
   const env = {
-    REDIS_URL,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    ADMIN_PORT: '0',
-    QUEUE_PREFIX: prefix,
-    GATEWAY_CONFIG: configFile,
-    ADOBE_PUBLIC_KEY_BASE_URL: keys.url,
+    ...roleEnv({ prefix, configFile, keysUrl: keys.url }),
     FORWARD_SECRET: SECRET,
     NODE_OPTIONS: await otelModuleProbe(dir),
     ...extraEnv

@@ -3,7 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { eventually, fixture, httpServer, keyServer, listeningPort, REDIS_URL, spawnRole, testRedis, uniquePrefix, workersReady } from '../helpers/index.ts'
+import {
+  eventually, fixture, httpServer, keyServer, listeningPort, roleEnv, spawnRole, testRedis, uniquePrefix, workersReady
+} from '../helpers/index.ts'
 import { CLIENT_ID, SECRETS, basicAuth, credentialHeaders, hostileSources, rawExchange, validEvent, type AuthMode, type SourceName } from './hostile-support.ts'
 
 /**
@@ -62,13 +64,7 @@ t.test('no secret, signature, token or basic-auth credential reaches any log lin
     oauth: { tokenUrl: `${files.url}/ims/token`, clientId: 'oauth-client', clientSecret: '${OAUTH_SECRET}', scopes: ['openid'] }
   }))
   const env = {
-    REDIS_URL,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    ADMIN_PORT: '0',
-    QUEUE_PREFIX: prefix,
-    GATEWAY_CONFIG: configFile,
-    ADOBE_PUBLIC_KEY_BASE_URL: keys.url,
+    ...roleEnv({ prefix, configFile, keysUrl: keys.url }),
     ADMIN_USER: 'ops',
     ADMIN_PASSWORD: SECRETS.adminPassword,
     LOG_LEVEL: 'trace',
