@@ -91,14 +91,14 @@ export async function listeningPort (role: RoleProcess, which: 'gateway' | 'admi
 export const workersReady = (line: Record<string, unknown>): boolean => Array.isArray(line.queues) && line.concurrency !== undefined
 
 /** What every role process of a test gets: the test Redis, loopback, free ports, its prefix, its config file and key server. */
-export function roleEnv (opts: { prefix: string, configFile: string, keysUrl: string }): Record<string, string> {
+export function roleEnv (opts: { prefix: string, configFile?: string, keysUrl: string }): Record<string, string> {
   return {
     REDIS_URL,
     HOST: '127.0.0.1',
     PORT: '0',
     ADMIN_PORT: '0',
     QUEUE_PREFIX: opts.prefix,
-    GATEWAY_CONFIG: opts.configFile,
+    ...(opts.configFile !== undefined && { GATEWAY_CONFIG: opts.configFile }),
     ADOBE_PUBLIC_KEY_BASE_URL: opts.keysUrl
   }
 }

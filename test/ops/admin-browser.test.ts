@@ -8,7 +8,9 @@ import { chromium, type BrowserContext } from 'playwright-core'
 import t from 'tap'
 import { QUEUE } from '../../src/queues.ts'
 import { startGateway } from '../../src/gateway.ts'
-import { ADMIN, adobeSignedHeaders, captureLog, eventually, keyServer, lightroomBody, REDIS_URL, ROOT, testConfig, testRedis, uniquePrefix } from '../helpers/index.ts'
+import {
+  ADMIN, adobeSignedHeaders, captureLog, eventually, keyServer, lightroomBody, REDIS_URL, roleEnv, ROOT, testConfig, testRedis, uniquePrefix
+} from '../helpers/index.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const SCREENSHOT = join(ROOT, 'docs', 'bull-board.png')
@@ -30,11 +32,7 @@ t.test('Bull Board in a real browser: basic auth, every queue with its job count
   const redis = testRedis(t, prefix)
   const keys = await keyServer(t)
   const config = testConfig({ sources: [{ name: 'adobe', kind: 'adobe-io-events', verify: 'signature' }] }, {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    ADMIN_PORT: '0',
-    QUEUE_PREFIX: prefix,
-    ADOBE_PUBLIC_KEY_BASE_URL: keys.url,
+    ...roleEnv({ prefix, keysUrl: keys.url }),
     ADMIN_USER: ADMIN.user,
     ADMIN_PASSWORD: ADMIN.password
   })

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { QUEUE, jobIdFor } from '../../src/queues.ts'
-import { ADMIN, adobeSignedHeaders, eventually, keyServer, lightroomBody, listeningPort, REDIS_URL, spawnRole, testRedis, uniquePrefix } from '../helpers/index.ts'
+import {
+  ADMIN, adobeSignedHeaders, eventually, keyServer, lightroomBody, listeningPort, roleEnv, spawnRole, testRedis, uniquePrefix
+} from '../helpers/index.ts'
 
 const SHUTDOWN_TIMEOUT_MS = 5000
 
@@ -9,12 +11,7 @@ t.test('SIGTERM under load: every request answered 200 is queued, and the gatewa
   const redis = testRedis(t, prefix)
   const keys = await keyServer(t)
   const gateway = spawnRole(t, 'src/bin/gateway.ts', {
-    REDIS_URL,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    ADMIN_PORT: '0',
-    QUEUE_PREFIX: prefix,
-    ADOBE_PUBLIC_KEY_BASE_URL: keys.url,
+    ...roleEnv({ prefix, keysUrl: keys.url }),
     ADMIN_USER: ADMIN.user,
     ADMIN_PASSWORD: ADMIN.password,
     SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS)
