@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { JobStatusStore } from '../../src/job-status.ts'
 import { eventually, privateRedis, uniquePrefix, usedMemory } from '../helpers/index.ts'
-import { Answers, MiB, deliver, destination, envelopeId, eventBody, retainedByKind, rssKiB, signedHeaders, startStack } from './support.ts'
+import { Answers, MiB, deliver, destination, envelopeId, eventBody, heapAfterGc, retainedByKind, rssKiB, signedHeaders, startStack } from './support.ts'
 
 /**
  * Soak length. Only `npm run test:reliability` runs this file (120 s); it is
@@ -26,7 +26,8 @@ t.test(`load soak: ${SOAK_SECONDS} s at half the measured max rate, one worker r
   t.teardown(() => redis.quit())
   const prefix = uniquePrefix()
   const dest = await destination(t)
-  const stack = await startStack(t, { prefix, redisUrl: redisServer.url, destinationUrl: dest.url, workers: 2 })
+  // The gateway runs with its inspector on, so the test can collect its garbage before measuring its heap.
+  const stack = await startStack(t, { prefix, redisUrl: redisServer.url, destinationUrl: dest.url, workers: 2, gatewayEnv: { NODE_OPTIONS: '--inspect=127.0.0.1:0' } })
   const gatewayPid = stack.gateway.child.pid!
   const answers = new Answers()
   let n = 0
@@ -48,7 +49,7 @@ t.test(`load soak: ${SOAK_SECONDS} s at half the measured max rate, one worker r
   // The soak: open loop at `rate`, like webhooks arriving regardless of how fast we answer.
   const soakStartCount = answers.total
   const rss: number[] = []
-  let warm: { rss: number, used: number, accepted: number } | undefined
+  let warm: { rss: number, used: number, accepted: number, heap: number } | undefined
   let restarted: { old: number, code: number | null, ms: number, replaced: boolean } | undefined
   let restart: Promise<void> | undefined
   let inFlight = 0
@@ -71,7 +72,7 @@ t.test(`load soak: ${SOAK_SECONDS} s at half the measured max rate, one worker r
       lastSample = elapsed
       rss.push(rssKiB(gatewayPid))
       if (warm === undefined && elapsed >= WARM_UP_MS) {
-        warm = { rss: rss.at(-1)!, used: await usedMemory(redis), accepted: answers.count('200') }
+        warm = { rss: rss.at(-1)!, used: await usedMemory(redis), accepted: answers.count('200'), heap: await heapAfterGc(stack.gateway) }
       }
       if (restarted === undefined && elapsed >= SOAK_SECONDS * 500) {
         // A rolling restart of one worker, in the background: the load does not wait for it.
@@ -90,7 +91,7 @@ t.test(`load soak: ${SOAK_SECONDS} s at half the measured max rate, one worker r
   }
   await Promise.all(pending)
   await restart
-  const endFigures = { rss: rssKiB(gatewayPid), used: await usedMemory(redis), accepted: answers.count('200') }
+  const endFigures = { rss: rssKiB(gatewayPid), used: await usedMemory(redis), accepted: answers.count('200'), heap: await heapAfterGc(stack.gateway) }
   const sentInSoak = answers.total - soakStartCount
   const achieved = sentInSoak / ((Date.now() - started) / 1000)
 
@@ -112,10 +113,15 @@ t.test(`load soak: ${SOAK_SECONDS} s at half the measured max rate, one worker r
   t.equal(restarted?.code, 0, 'the restarted worker exited 0 on SIGTERM')
   t.equal(restarted?.replaced, true, 'its replacement started')
 
-  const rssGrowthKiB = endFigures.rss - warm!.rss
-  const perEvent = (endFigures.used - warm!.used) / Math.max(1, endFigures.accepted - warm!.accepted)
-  // Loose bounds: a leak of a few hundred bytes per request would exceed them over a soak.
-  t.ok(rssGrowthKiB < 64 * 1024 && endFigures.rss < warm!.rss * 1.5, `gateway RSS after warm-up ${(warm!.rss / 1024).toFixed(1)} MiB, at end ${(endFigures.rss / 1024).toFixed(1)} MiB`)
+  const eventsAfterWarmUp = Math.max(1, endFigures.accepted - warm!.accepted)
+  const perEvent = (endFigures.used - warm!.used) / eventsAfterWarmUp
+  // The gateway's live heap (after a full collection) must not grow with events: 2 MiB absorbs
+  // lazily compiled code and pools; 128 B per event is less than any request object it could retain
+  // (a 100-byte object kept per request measured 240 B per event and fails it).
+  // RSS is printed, never bounded: it follows V8's sizing policy (the young generation grows under load).
+  const heapGrowth = endFigures.heap - warm!.heap
+  t.ok(heapGrowth < 2 * 1024 * 1024 + 128 * eventsAfterWarmUp,
+    `gateway live heap after warm-up ${MiB(warm!.heap)} MiB, at end ${MiB(endFigures.heap)} MiB (${(heapGrowth / eventsAfterWarmUp).toFixed(0)} B per event)`)
   // Redis keeps per event, by design, its dedup key and job status for their windows, so it grows with
   // events; queues themselves are capped (completed jobs: last 1000 per queue).
   t.ok(perEvent < 4096, `Redis grows ${perEvent.toFixed(0)} bytes per accepted event after warm-up (retained dedup keys and job statuses)`)
@@ -123,7 +129,7 @@ t.test(`load soak: ${SOAK_SECONDS} s at half the measured max rate, one worker r
   t.comment(`soak: ${SOAK_SECONDS} s, max rate ${maxRate.toFixed(0)} req/s (calibration ${CALIBRATION_SECONDS} s), target ${rate.toFixed(0)} req/s, achieved ${achieved.toFixed(0)} req/s (${skipped} sends skipped over ${MAX_IN_FLIGHT} in flight); ` +
     `sent ${answers.total}, acked ${answers.count('200')}, processed ${recorded}, forwards ${dest.total}, duplicates ${dest.repeats}, 503s ${answers.count('503')}; ` +
     `worker restart at ${SOAK_SECONDS / 2} s took ${restarted?.ms} ms`)
-  t.comment(`soak memory: gateway RSS warm ${(warm!.rss / 1024).toFixed(1)} MiB → end ${(endFigures.rss / 1024).toFixed(1)} MiB (max ${(Math.max(...rss) / 1024).toFixed(1)} MiB); ` +
+  t.comment(`soak memory: gateway live heap ${MiB(warm!.heap)} → ${MiB(endFigures.heap)} MiB, RSS warm ${(warm!.rss / 1024).toFixed(1)} MiB → end ${(endFigures.rss / 1024).toFixed(1)} MiB (max ${(Math.max(...rss) / 1024).toFixed(1)} MiB); ` +
     `Redis used_memory warm ${MiB(warm!.used)} MiB → end ${MiB(endFigures.used)} MiB → drained ${MiB(drained.used)} MiB, ${perEvent.toFixed(0)} B per event after warm-up`)
   t.comment(`soak retained state: ${Object.entries(retained).map(([kind, r]) => `${kind} ${r.keys} keys ≈ ${MiB(r.bytes)} MiB (${Math.round(r.bytes / answers.accepted.length)} B/event)`).join(', ')}`)
 

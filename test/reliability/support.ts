@@ -75,7 +75,7 @@ export interface Stack {
  * one source `lightroom` (digital signatures, and the legacy HMAC since the
  * client secret is set) and one destination taking every event.
  */
-export async function startStack (t: Test, opts: { prefix: string, redisUrl?: string, destinationUrl: string, workers?: number, env?: Record<string, string> }): Promise<Stack> {
+export async function startStack (t: Test, opts: { prefix: string, redisUrl?: string, destinationUrl: string, workers?: number, env?: Record<string, string>, gatewayEnv?: Record<string, string> }): Promise<Stack> {
   const keys = await keyServer(t)
   const dir = await mkdtemp(join(tmpdir(), 'aeg-reliability-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -101,7 +101,7 @@ export async function startStack (t: Test, opts: { prefix: string, redisUrl?: st
     JOB_BACKOFF_MS: '100',
     ...opts.env
   }
-  const gateway = spawnRole(t, 'src/bin/gateway.ts', env)
+  const gateway = spawnRole(t, 'src/bin/gateway.ts', { ...env, ...opts.gatewayEnv })
   const workers: RoleProcess[] = []
   const startWorker = async (extraEnv: Record<string, string> = {}) => {
     const worker = spawnRole(t, 'src/bin/worker.ts', { ...env, ...extraEnv })
@@ -113,6 +113,36 @@ export async function startStack (t: Test, opts: { prefix: string, redisUrl?: st
   await Promise.all(Array.from({ length: opts.workers ?? 1 }, () => startWorker()))
   await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200)
   return { env, gateway, port, url: `http://127.0.0.1:${port}/webhooks/lightroom`, workers, startWorker }
+}
+
+/**
+ * The live V8 heap of a role process started with `--inspect=127.0.0.1:0`, in
+ * bytes: a full collection through its inspector, then `heapUsed`.
+ */
+export async function heapAfterGc (role: RoleProcess): Promise<number> {
+  const url = /Debugger listening on (ws:\/\/\S+)/.exec(role.stderr())?.[1]
+  if (url === undefined) throw new Error('the process has no inspector (start it with --inspect=127.0.0.1:0)')
+  const ws = new WebSocket(url)
+  try {
+    await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject })
+    let next = 0
+    const call = (method: string, params: object = {}) => new Promise<Record<string, any>>((resolve, reject) => {
+      const id = ++next
+      ws.addEventListener('message', function answer (e) {
+        const msg = JSON.parse(String(e.data)) as { id?: number, result?: Record<string, any>, error?: unknown }
+        if (msg.id !== id) return
+        ws.removeEventListener('message', answer)
+        if (msg.error !== undefined) reject(new Error(`${method}: ${JSON.stringify(msg.error)}`))
+        else resolve(msg.result!)
+      })
+      ws.send(JSON.stringify({ id, method, params }))
+    })
+    await call('HeapProfiler.collectGarbage')
+    const { result } = await call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true })
+    return Number(result.value)
+  } finally {
+    ws.close()
+  }
 }
 
 /** Resident set size of a process in KiB, from /proc (Linux). */
