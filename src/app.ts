@@ -23,6 +23,8 @@ export interface AppDeps {
   logger?: Logger
   /** Delays of the asynchronous validation fetches (tests shorten them). */
   validationDelaysMs?: readonly number[]
+  /** How long a failed public key fetch is remembered before the next try (tests shorten it). */
+  keyFailureTtlMs?: number
   /** Series to feed (requests, verification failures, enqueue latency); none when omitted. */
   metrics?: GatewayMetrics
 }
@@ -44,6 +46,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
     baseUrl: config.publicKeyBaseUrl,
     ttlMs: config.keyCacheTtlMs,
     timeoutMs: config.keyFetchTimeoutMs,
+    ...(deps.keyFailureTtlMs !== undefined && { failureTtlMs: deps.keyFailureTtlMs }),
     log: app.log as Logger
   })
   const eventQueue = EventQueue.fromConfig(config, redis, deps.metrics?.observeEnqueue)

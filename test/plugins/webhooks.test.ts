@@ -9,7 +9,7 @@ import { adobeHmacHeaders, adobeSignedHeaders, buildTestApp, captureLog, edgeRed
 const CLIENT_ID = 'test-client-id'
 const CLIENT_SECRET = 'test-client-secret-123'
 
-async function setup (t: Test, opts: { env?: Record<string, string>, clientSecret?: string, validation?: { allowHosts: string[], allowHttp: boolean }, configure?: (app: FastifyInstance, edge: RedisClient) => void } = {}) {
+async function setup (t: Test, opts: { env?: Record<string, string>, clientSecret?: string, keyFailureTtlMs?: number, validation?: { allowHosts: string[], allowHttp: boolean }, configure?: (app: FastifyInstance, edge: RedisClient) => void } = {}) {
   const prefix = uniquePrefix()
   const keys = await keyServer(t)
   const log = captureLog('debug')
@@ -19,7 +19,7 @@ async function setup (t: Test, opts: { env?: Record<string, string>, clientSecre
   }, { QUEUE_PREFIX: prefix, ADOBE_PUBLIC_KEY_BASE_URL: keys.url, ...opts.env })
   const redis = testRedis(t, prefix)
   const edge = await edgeRedis(t, config)
-  const app = await buildTestApp(t, config, { logger: log.logger, validationDelaysMs: [0, 50, 50], redis: edge }, app => opts.configure?.(app, edge))
+  const app = await buildTestApp(t, config, { logger: log.logger, validationDelaysMs: [0, 50, 50], redis: edge, ...(opts.keyFailureTtlMs !== undefined && { keyFailureTtlMs: opts.keyFailureTtlMs }) }, app => opts.configure?.(app, edge))
   const queue = new Queue(QUEUE.events, { connection: redis, prefix })
   t.teardown(() => queue.close())
   const post = (body: string, headers: Record<string, string>) =>
@@ -171,7 +171,8 @@ t.test('strangers\' key paths cannot evict the real key, flood the log or fan ou
 })
 
 t.test('a made-up path does not hide a real key-host outage', async t => {
-  const { post, keys, log } = await setup(t)
+  // Recovery comes once the failed fetch is forgotten; 5 s in production, 300 ms here.
+  const { post, keys, log } = await setup(t, { keyFailureTtlMs: 300 })
   const forged = JSON.stringify(lightroomEvent())
   t.equal((await post(forged, { ...adobeSignedHeaders(forged), 'x-adobe-public-key1-path': '/fake/a.pem', 'x-adobe-public-key2-path': '/fake/b.pem' })).statusCode, 503)
   keys.state.mode = '500'
