@@ -10,11 +10,11 @@ export function uniquePrefix (): string {
   return `{aegt-${randomBytes(5).toString('hex')}}`
 }
 
-/** Deletes every key under a prefix (SCAN, not KEYS). */
+/** Deletes every key under a prefix (SCAN, not KEYS; a large COUNT keeps it quick on a Redis that holds other keys). */
 export async function deletePrefix (redis: Redis, prefix: string): Promise<void> {
   let cursor = '0'
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000)
     cursor = next
     if (keys.length > 0) await redis.del(...keys)
   } while (cursor !== '0')
