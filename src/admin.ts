@@ -10,7 +10,7 @@ import { createHttpApp, requireHost } from './http-server.ts'
 import { GatewayMetrics, watchJobOutcomes } from './metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
 import health from './plugins/health.ts'
-import { QUEUE } from './queues.ts'
+import { QUEUE, QUEUE_OPTIONS } from './queues.ts'
 import { settleWithin } from './deadline.ts'
 import { closeRedis, createEdgeRedis, createWorkerRedis, type RedisClient } from './redis.ts'
 import { verifyCredentials } from './verify/credentials.ts'
@@ -69,7 +69,7 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
   const queues = Object.values(QUEUE).map(name => {
     // Not skipWaitingForReady: BullMQ's version check would then run before the
     // fail-fast connection is up and leave the queue unusable for good.
-    const queue = new Queue(name, { connection: redis, prefix: config.queuePrefix })
+    const queue = new Queue(name, { ...QUEUE_OPTIONS, connection: redis, prefix: config.queuePrefix })
     queue.on('error', (err) => app.log.debug({ err, queue: name }, 'queue error'))
     return queue
   })

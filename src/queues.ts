@@ -13,6 +13,14 @@ export const QUEUE = {
 export type QueueName = typeof QUEUE[keyof typeof QUEUE]
 
 /**
+ * Options every `Queue` of ours is built with; they must agree, since each
+ * Queue writes them into the queue's shared meta hash. BullMQ keeps 10,000
+ * entries of each queue's events stream (about 2 MB per queue); its readers
+ * (the admin's metrics, QueueEvents) follow it live, so 2,000 are plenty.
+ */
+export const QUEUE_OPTIONS = { streams: { events: { maxLen: 2000 } } } as const
+
+/**
  * A BullMQ-safe id derived from one or more parts. Raw envelope ids may hold
  * `:` (forbidden in job ids) and are unbounded in length; a hash is neither.
  */

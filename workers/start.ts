@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { GatewayConfig } from '../src/config.ts'
 import type { Envelope } from '../src/ingest/envelope.ts'
 import { JobStatusStore } from '../src/job-status.ts'
-import { QUEUE, type ForwardJob, type OutputsJob } from '../src/queues.ts'
+import { QUEUE, QUEUE_OPTIONS, type ForwardJob, type OutputsJob } from '../src/queues.ts'
 import { ConnectionErrorLog } from '../src/connection-errors.ts'
 import { closeRedis, createWorkerRedis, type RedisClient } from '../src/redis.ts'
 import { activeTracing } from '../src/tracing.ts'
@@ -45,8 +45,8 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
   const store = new JobStatusStore(redis, prefix)
   // Tracing on: the fan-out jobs carry the event's trace context, and each job runs in a span continuing it.
   const telemetry = activeTracing()?.telemetry
-  const forwardQueue = new Queue<ForwardJob>(QUEUE.forward, { connection: redis, prefix, telemetry })
-  const outputsQueue = new Queue<OutputsJob>(QUEUE.outputs, { connection: redis, prefix, telemetry })
+  const forwardQueue = new Queue<ForwardJob>(QUEUE.forward, { ...QUEUE_OPTIONS, connection: redis, prefix, telemetry })
+  const outputsQueue = new Queue<OutputsJob>(QUEUE.outputs, { ...QUEUE_OPTIONS, connection: redis, prefix, telemetry })
   // Without a listener BullMQ prints each connection error's stack to the console, outside the JSON log.
   connectionErrors.watch('queue:forward', forwardQueue)
   connectionErrors.watch('queue:outputs', outputsQueue)

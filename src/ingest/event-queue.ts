@@ -1,6 +1,6 @@
 import { Job, Queue, SpanKind, type JobJson, type JobsOptions, type RedisQueueBackend } from 'bullmq'
 import { queueUnavailable } from '../errors.ts'
-import { QUEUE, jobIdFor, jobOptions } from '../queues.ts'
+import { QUEUE, QUEUE_OPTIONS, jobIdFor, jobOptions } from '../queues.ts'
 import { settleWithin, withDeadline } from '../deadline.ts'
 import type { GatewayConfig } from '../config.ts'
 import type { RedisClient } from '../redis.ts'
@@ -129,7 +129,7 @@ export class EventQueue {
     // Not skipWaitingForReady: with it BullMQ's version check (INFO) runs at once on
     // the fail-fast connection, fails while it is still connecting, and leaves the
     // queue's client rejected for good, so every enqueue after boot answered 503.
-    this.queue = new Queue(QUEUE.events, { connection: opts.connection, prefix: opts.prefix, telemetry: activeTracing()?.telemetry })
+    this.queue = new Queue(QUEUE.events, { ...QUEUE_OPTIONS, connection: opts.connection, prefix: opts.prefix, telemetry: activeTracing()?.telemetry })
     // The queue's own 'error' events (lost connection) are answered per request as 503.
     this.queue.on('error', () => {})
     this.#jobOpts = jobOptions(opts.attempts, opts.backoffMs)

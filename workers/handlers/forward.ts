@@ -29,13 +29,32 @@ export interface ForwardHandlerDeps {
   client: DestinationClient
 }
 
-/** Redis key remembering that an envelope reached a destination. */
+/**
+ * Redis key of one delivery (envelope id, destination): `sending:<attempt>`
+ * while a POST is on the wire (expires with the request timeout), then the
+ * destination's 2xx status for the dedup window.
+ */
 export const forwardedKey = (prefix: string, envelopeId: string, destination: string) =>
   `${prefix}:forwarded:${jobIdFor(envelopeId, destination)}`
 
-/** Redis key present while a POST of this delivery is on the wire (for inspection; expires with the request timeout). */
-export const sendingKey = (prefix: string, envelopeId: string, destination: string) =>
-  `${prefix}:forwarding:${jobIdFor(envelopeId, destination)}`
+const SENDING = 'sending:'
+
+/**
+ * One step before the POST: returns the recorded status when the delivery is
+ * done, otherwise marks it as being sent and returns nil. It writes in the
+ * same step, so a Redis that refuses writes (full) refuses it and no POST goes out.
+ * KEYS: delivery key; ARGV: `sending:<attempt>`, its lifetime in ms
+ */
+const BEGIN_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, ${SENDING.length}) ~= '${SENDING}' then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`
+
+interface DeliveryCommands {
+  aegBeginDelivery (key: string, sending: string, ttlMs: number): Promise<string | null>
+}
 
 /**
  * The `forward` queue: POSTs the envelope, signed, to one destination.
@@ -43,15 +62,18 @@ export const sendingKey = (prefix: string, envelopeId: string, destination: stri
  * with backoff); any other answer is an UnrecoverableError, so the job fails
  * after exactly one attempt with the status and a body excerpt as its reason.
  *
- * Completion is recorded per (envelope id, destination) with SET NX, and a
- * job finding the record does not POST again. A crash after the POST and
- * before the record repeats that one POST with the same `webhook-id`
- * (at-least-once): receivers deduplicate on it, as Standard Webhooks asks.
- * No POST is sent unless Redis took a write just before, so a Redis that
- * refuses writes (full) stops forwards instead of repeating them.
+ * Each delivery (envelope id, destination) has one Redis key: marked as
+ * being sent before the POST, its status once a 2xx came back; a job finding
+ * a status does not POST again. A crash after the POST and before the record
+ * repeats that one POST with the same `webhook-id` (at-least-once): receivers
+ * deduplicate on it, as Standard Webhooks asks. No POST is sent unless Redis
+ * took the write just before, so a Redis that refuses writes (full) stops
+ * forwards instead of repeating them.
  */
 export function forwardHandler (deps: ForwardHandlerDeps) {
-  const { config, redis } = deps
+  const { config } = deps
+  const redis = deps.redis as RedisClient & DeliveryCommands
+  if (typeof redis.aegBeginDelivery !== 'function') redis.defineCommand('aegBeginDelivery', { numberOfKeys: 1, lua: BEGIN_SCRIPT })
 
   return async function handleForward (job: Job<ForwardJob>) {
     const { envelope, destination: name } = job.data
@@ -61,17 +83,7 @@ export function forwardHandler (deps: ForwardHandlerDeps) {
 
     const doneKey = forwardedKey(config.queuePrefix, envelope.id, name)
     const timeoutMs = destination.timeoutMs ?? config.worker.forwardTimeoutMs
-    // The check and a write in one transaction, before the POST: when Redis
-    // refuses writes (maxmemory reached under noeviction) the transaction is
-    // aborted and nothing is sent. Otherwise the POST would go out and its
-    // record fail, and every retry while Redis stays full would POST again.
-    const checked = await redis.multi()
-      .exists(doneKey)
-      .set(sendingKey(config.queuePrefix, envelope.id, name), String(job.attemptsMade + 1), 'PX', timeoutMs + 1000)
-      .exec()
-    if (checked === null) throw new Error('forward check transaction was discarded')
-    for (const [err] of checked) if (err) throw err
-    if (checked[0]![1] === 1) {
+    if (await redis.aegBeginDelivery(doneKey, `${SENDING}${job.attemptsMade + 1}`, timeoutMs + 1000) !== null) {
       log.debug('already forwarded; not posting again')
       return { delivered: 'earlier' }
     }
@@ -97,7 +109,7 @@ export function forwardHandler (deps: ForwardHandlerDeps) {
 
     const status = answer.status
     if (status >= 200 && status < 300) {
-      await redis.set(doneKey, String(status), 'EX', deps.doneTtlSeconds, 'NX')
+      await redis.set(doneKey, String(status), 'EX', deps.doneTtlSeconds)
       // Debug, like 'event processed': per-event success lines are the workers' largest avoidable cost.
       log.debug({ status, ms: Date.now() - started, attempt: job.attemptsMade + 1 }, 'forwarded')
       return { delivered: 'now', status }
