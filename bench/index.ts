@@ -676,7 +676,7 @@ async function retention (redis: Redis, prefix: string, processed: number, notes
       const rest = k.slice(prefix.length + 1)
       const kind = /^job:/.test(rest)
         ? 'job status'
-        : /^forward(ed|ing):/.test(rest)
+        : /^forwarded:/.test(rest)
           ? 'forward markers'
           : /^[a-z]+:de:/.test(rest)
             ? 'dedup'

@@ -50,15 +50,15 @@ const DEFAULT_TTL_SECONDS = 30 * 24 * 3600
 
 /*
  * Layout per job (every key expires `ttl` after the job's last change):
- * - a small hash: status, rank, statusTime, source, updatedAt, and
- *   `e:<event id>` only for events trimmed out of the history (which event
- *   set the status is in the history; the job id is the reader's key);
- * - the history as one string, its entries' JSON joined by newlines (each entry
- *   is stored once and also serves as the record that its event was seen);
- * - the outputs hash (url → entry JSON), only once an output was recorded.
- * The hash's fields stay under Redis' listpack limits, so a job costs about
- * 500 B where a hash, a list and a set of seen ids cost about 950 B (one
- * status event per job, event ids of 42 characters).
+ * - one string: a header line, the JSON array [status, rank, statusTime,
+ *   source, updatedAt], then the history, its entries' JSON one per line (each
+ *   entry is stored once and also serves as the record that its event was seen);
+ * - the outputs hash (url → entry JSON), only once an output was recorded;
+ * - the ids of events trimmed out of the history (a set), only once a job has
+ *   had more than `maxHistory` events.
+ * A job with one status event costs about 290 B: one key instead of the two
+ * (a hash and the history string, about 460 B) of the layout before, and about
+ * 950 B for a hash, a list and a set of seen ids.
  *
  * One Lua script so that the check and the write are one step, even with many
  * workers: an event id already in the history (or trimmed from it) makes a
@@ -67,7 +67,7 @@ const DEFAULT_TTL_SECONDS = 30 * 24 * 3600
  * statuses of the same rank the newer event time wins (ISO-8601 UTC strings
  * of one format compare as text); `unknown` ranks lowest.
  *
- * KEYS: job hash, history string, outputs hash
+ * KEYS: job document, outputs hash, trimmed event ids
  * ARGV: eventId, status, source, time, history entry JSON, rank, maxHistory,
  *       ttl, updatedAt, '"eventId":' + the event id as JSON + ','
  *       (how the id appears in its entry: inside a JSON string value quotes
@@ -75,33 +75,35 @@ const DEFAULT_TTL_SECONDS = 30 * 24 * 3600
  * Returns 0 (event seen before), 1 (status changed), 2 (history only).
  */
 const RECORD_SCRIPT = `
-local hist = redis.call('GET', KEYS[2]) or ''
-if string.find(hist, ARGV[10], 1, true) or redis.call('HEXISTS', KEYS[1], 'e:' .. ARGV[1]) == 1 then return 0 end
+local doc = redis.call('GET', KEYS[1])
+local cur, hist = nil, ''
+if doc then
+  local nl = string.find(doc, '\\n', 1, true)
+  cur = cjson.decode(string.sub(doc, 1, nl - 1))
+  hist = string.sub(doc, nl + 1)
+end
+if string.find(hist, ARGV[10], 1, true) or redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 0 end
 local n = 1
 if hist ~= '' then n = select(2, string.gsub(hist, '\\n', '')) + 2 end
 if hist == '' then hist = ARGV[5] else hist = hist .. '\\n' .. ARGV[5] end
 local max = tonumber(ARGV[7])
+local trimmed = false
 while n > max do
   local cut = string.find(hist, '\\n', 1, true)
-  redis.call('HSET', KEYS[1], 'e:' .. cjson.decode(string.sub(hist, 1, cut - 1)).eventId, '')
+  redis.call('SADD', KEYS[3], cjson.decode(string.sub(hist, 1, cut - 1)).eventId)
+  trimmed = true
   hist = string.sub(hist, cut + 1)
   n = n - 1
 end
-redis.call('SET', KEYS[2], hist, 'EX', ARGV[8])
-local cur = redis.call('HMGET', KEYS[1], 'rank', 'statusTime')
 local rank = tonumber(ARGV[6])
 local apply
-if not cur[1] then apply = true
-else
-  local curRank = tonumber(cur[1])
-  if rank ~= curRank then apply = rank > curRank else apply = ARGV[4] >= cur[2] end
-end
-if apply then
-  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'rank', ARGV[6], 'statusTime', ARGV[4], 'source', ARGV[3])
-end
-redis.call('HSET', KEYS[1], 'updatedAt', ARGV[9])
-redis.call('EXPIRE', KEYS[1], ARGV[8])
-redis.call('EXPIRE', KEYS[3], ARGV[8])
+if not cur then apply = true
+elseif rank ~= cur[2] then apply = rank > cur[2]
+else apply = ARGV[4] >= cur[3] end
+if apply then cur = { ARGV[2], rank, ARGV[4], ARGV[3], ARGV[9] } else cur[5] = ARGV[9] end
+redis.call('SET', KEYS[1], cjson.encode(cur) .. '\\n' .. hist, 'EX', ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+if trimmed or redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[8]) end
 if apply then return 1 end
 return 2
 `
@@ -109,13 +111,17 @@ return 2
 /*
  * Records an output on a job that has a status document (never creates one);
  * an entry per URL, replaced by a later attempt.
- * KEYS: job hash, history string, outputs hash; ARGV: url, entry JSON, ttl, updatedAt
+ * KEYS: job document, outputs hash, trimmed event ids; ARGV: url, entry JSON, ttl, updatedAt
  */
 const OUTPUT_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[1], 'updatedAt', ARGV[4])
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+local doc = redis.call('GET', KEYS[1])
+if not doc then return 0 end
+local nl = string.find(doc, '\\n', 1, true)
+local cur = cjson.decode(string.sub(doc, 1, nl - 1))
+cur[5] = ARGV[4]
+redis.call('SET', KEYS[1], cjson.encode(cur) .. string.sub(doc, nl), 'EX', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+for i = 2, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return 1
 `
 
@@ -175,26 +181,28 @@ export class JobStatusStore {
   }
 
   async get (jobId: string): Promise<JobStatus | undefined> {
-    const [hash, history, outputs] = this.#keys(jobId)
-    const results = await this.#redis.multi().hgetall(hash).get(history).hvals(outputs).exec()
+    const [doc, outputs] = this.#keys(jobId)
+    const results = await this.#redis.multi().get(doc).hvals(outputs).exec()
     if (results === null) throw new Error('job status read was discarded')
     for (const [err] of results) if (err) throw err
-    const doc = results[0]![1] as Record<string, string>
-    if (doc.status === undefined) return undefined
+    const text = results[0]![1] as string | null
+    if (text === null) return undefined
+    const lines = text.split('\n')
+    const [status, , , source, updatedAt] = JSON.parse(lines[0]!) as [string, number, string, string, string]
     return {
       jobId,
-      status: doc.status,
-      source: doc.source!,
-      updatedAt: doc.updatedAt!,
-      outputs: (results[2]![1] as string[]).map(s => JSON.parse(s) as OutputEntry).sort((a, b) => a.url.localeCompare(b.url)),
-      history: ((results[1]![1] as string | null) ?? '').split('\n').filter(s => s !== '').map(s => JSON.parse(s) as StatusEntry)
+      status,
+      source,
+      updatedAt,
+      outputs: (results[1]![1] as string[]).map(s => JSON.parse(s) as OutputEntry).sort((a, b) => a.url.localeCompare(b.url)),
+      history: lines.slice(1).filter(s => s !== '').map(s => JSON.parse(s) as StatusEntry)
     }
   }
 
   #keys (jobId: string): [string, string, string] {
-    // Hashed: a job id is sender-chosen text; raw, `X:h` would land on job X's keys.
-    // `:h`, not the earlier layout's `:history` list, so a record of that layout is never read as a string.
+    // Hashed: a job id is sender-chosen text; raw, `X:s` would land on job X's keys.
+    // `:s`, a name no earlier layout used, so a record of an earlier layout is never read as this one.
     const base = `${this.#prefix}:job:${jobIdFor(jobId)}`
-    return [base, `${base}:h`, `${base}:outputs`]
+    return [`${base}:s`, `${base}:outputs`, `${base}:trimmed`]
   }
 }
