@@ -54,6 +54,7 @@ const workers = {
   WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 64, description: 'Jobs processed at once per queue per worker process.' }),
   JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Attempts per job before it is failed (kept as a dead letter, retryable from Bull Board).' }),
   JOB_BACKOFF_MS: Type.Integer({ minimum: 1, maximum: 3600000, default: 2000, description: 'First retry delay (ms); exponential with jitter after that.' }),
+  FORWARD_INLINE: Type.Enum(['on', 'off'], { default: 'on', description: 'With one matching destination, the events job makes the first forward attempt itself (one job per event); a forward job takes over only when it fails. `off`: every delivery is a forward job of its own (each visible in Bull Board).' }),
   FORWARD_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120000, default: 10000, description: 'Deadline of one forward POST to a destination (ms), unless the destination sets its own timeoutMs.' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ minimum: 500, maximum: 600000, default: 30000, description: 'How long a worker\'s lock on an active job lives without renewal (ms); the jobs of a crashed worker are recovered after it expires.' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 30000, description: 'How often workers look for stalled jobs (lock expired) and move them back to wait (ms).' })

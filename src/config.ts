@@ -69,6 +69,8 @@ function fromEnv (e: Env) {
       attempts: e.JOB_ATTEMPTS,
       backoffMs: e.JOB_BACKOFF_MS,
       forwardTimeoutMs: e.FORWARD_TIMEOUT_MS,
+      /** One matching destination: the first attempt is made by the events job. */
+      forwardInline: e.FORWARD_INLINE === 'on',
       /** Lock lifetime of an active job; a crashed worker's jobs are recovered once it expires. */
       lockDurationMs: e.WORKER_LOCK_DURATION_MS,
       /** How often stalled jobs (lock expired) are moved back to wait. */

@@ -31,10 +31,16 @@ export function jobIdFor (...parts: string[]): string {
 /** The `events` job: one normalized envelope, written by the edge (and the journal reader). */
 export type EventsJob = Envelope
 
-/** A `forward` job: one envelope for one destination (looked up by name when it runs). */
+/**
+ * A `forward` job: one envelope for one destination (looked up by name when
+ * it runs). Made when the events job did not deliver it inline: several
+ * destinations match, inline forwarding is off, or the inline attempt failed.
+ */
 export interface ForwardJob {
   envelope: Envelope
   destination: string
+  /** The destination's answer to the inline attempt when it refused the event for good (4xx). */
+  rejected?: string
 }
 
 /** An `outputs` job: what one event asks to download. */

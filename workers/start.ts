@@ -10,6 +10,7 @@ import { closeRedis, createWorkerRedis, type RedisClient } from '../src/redis.ts
 import { activeTracing } from '../src/tracing.ts'
 import { eventsHandler } from './handlers/events.ts'
 import { forwardHandler } from './handlers/forward.ts'
+import { Deliveries } from './delivery.ts'
 import { outputsHandler } from './handlers/outputs.ts'
 import { DestinationClient } from './destination-client.ts'
 import { OAuthTokens } from './oauth-token.ts'
@@ -51,6 +52,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
   connectionErrors.watch('queue:forward', forwardQueue)
   connectionErrors.watch('queue:outputs', outputsQueue)
   const destinations = new DestinationClient()
+  const deliveries = new Deliveries({ config, redis, log, doneTtlSeconds: Math.ceil(config.dedupWindowMs / 1000), client: destinations })
   const tokens = config.oauth === undefined ? undefined : new OAuthTokens(config.oauth, { timeoutMs: config.outputs.timeoutMs })
 
   const options: WorkerOptions = {
@@ -64,8 +66,8 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
     telemetry
   }
   const workers = [
-    new Worker<Envelope>(QUEUE.events, eventsHandler({ config, store, forwardQueue, outputsQueue, log }), options),
-    new Worker<ForwardJob>(QUEUE.forward, forwardHandler({ config, redis, log, doneTtlSeconds: Math.ceil(config.dedupWindowMs / 1000), client: destinations }), options),
+    new Worker<Envelope>(QUEUE.events, eventsHandler({ config, store, forwardQueue, outputsQueue, deliveries, log }), options),
+    new Worker<ForwardJob>(QUEUE.forward, forwardHandler(deliveries), options),
     new Worker<OutputsJob>(QUEUE.outputs, outputsHandler({ outputs: config.outputs, store, tokens, log }), options)
   ]
   for (const worker of workers) {

@@ -39,16 +39,17 @@ t.test(`duplicate storm: ${EVENTS} events × ${DELIVERIES} concurrent deliveries
   const eventsQueue = new Queue(QUEUE.events, { connection: redis, prefix })
   const forwardQueue = new Queue(QUEUE.forward, { connection: redis, prefix })
   t.teardown(async () => { await eventsQueue.close(); await forwardQueue.close() })
-  await eventually(async () => (await forwardQueue.getJobCounts('completed')).completed === EVENTS && dest.total >= EVENTS, 30_000)
+  await eventually(async () => (await eventsQueue.getJobCounts('completed')).completed === EVENTS && dest.total >= EVENTS, 30_000)
   type Counts = Record<string, number>
+  const total = (c: Counts) => Object.values(c).reduce((a, b) => a + b, 0)
   const settled = async (): Promise<{ e: Counts, f: Counts } | undefined> => {
     const [e, f] = await Promise.all([eventsQueue.getJobCounts(), forwardQueue.getJobCounts()])
-    return Object.values(e).reduce((a, b) => a + b, 0) === e.completed && Object.values(f).reduce((a, b) => a + b, 0) === f.completed ? { e, f } : undefined
+    return total(e) === e.completed && total(f) === f.completed ? { e, f } : undefined
   }
   const { e, f } = (await eventually(settled, 10_000))!
 
   t.equal(e.completed, EVENTS, `exactly ${EVENTS} event jobs`)
-  t.equal(f.completed, EVENTS, `exactly ${EVENTS} forward jobs`)
+  t.equal(total(f), 0, 'no forward job: one destination, so each events job delivered its event itself')
   t.equal(dest.total, EVENTS, `exactly ${EVENTS} forwards`)
   if (dest.total !== EVENTS) {
     // Why a POST repeated: the workers' warnings (a forward attempt failed, a job stalled) say.

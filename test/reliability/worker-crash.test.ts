@@ -64,8 +64,10 @@ t.test('worker SIGKILLed mid-stream: every side effect happens, forwards repeat 
   t.equal(answers.count('200'), EVENTS, `every delivery acknowledged: ${answers}`)
   await eventually(() => dest.posts.size === EVENTS, 60_000)
 
-  // Settled: no forward job left to run, so no further POST can come. Completed
-  // jobs are kept up to the retention count, so that many are left of each queue.
+  // Settled: no job left to run, so no further POST can come. Completed events
+  // jobs are kept up to the retention count. Forwards are made inline by the
+  // events jobs (one destination); a forward job exists only where a first
+  // attempt failed, so any number of them may have completed.
   const kept = Math.min(EVENTS, RETENTION.removeOnComplete.count)
   const forwardQueue = new Queue(QUEUE.forward, { connection: redis, prefix })
   const eventsQueue = new Queue(QUEUE.events, { connection: redis, prefix })
@@ -74,7 +76,7 @@ t.test('worker SIGKILLed mid-stream: every side effect happens, forwards repeat 
   await eventually(async () => {
     const [f, e] = await Promise.all([forwardQueue.getJobCounts(), eventsQueue.getJobCounts()])
     counts = JSON.stringify({ forward: f, events: e })
-    return f.completed === kept && e.completed === kept && f.active! + f.waiting! + f.delayed! + e.active! + e.waiting! + e.delayed! === 0
+    return e.completed === kept && f.active! + f.waiting! + f.delayed! + e.active! + e.waiting! + e.delayed! === 0
   }, 30_000).catch((err: Error) => { throw new Error(`${err.message}: ${counts}`) })
   const failed = (await forwardQueue.getJobCounts('failed')).failed! + (await eventsQueue.getJobCounts('failed')).failed!
   t.equal(failed, 0, 'no job failed')

@@ -34,12 +34,16 @@ async function configFile (t: Test, file: Partial<GatewayFileConfig>): Promise<s
   return path
 }
 
+/** Every delivery a forward job (what these tests follow across processes); the inline path under kills: test/reliability/worker-crash.test.ts. */
+const FORWARD_JOBS = { FORWARD_INLINE: 'off' }
+
 t.test('two worker processes share 100 events: 100 statuses, exactly 100 forwards, no id twice', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
   const dest = await destination(t, { secret: SECRET })
   const env = {
     QUEUE_PREFIX: prefix,
+    ...FORWARD_JOBS,
     WORKER_CONCURRENCY: '4',
     GATEWAY_CONFIG: await configFile(t, { destinations: [{ name: 'orders', url: dest.url, secret: SECRET }] })
   }
@@ -74,6 +78,7 @@ t.test('SIGKILL mid-forward: recovered by another process after the stalled chec
   const dir = await tempDir(t)
   const env = {
     QUEUE_PREFIX: prefix,
+    ...FORWARD_JOBS,
     WORKER_LOCK_DURATION_MS: '1000',
     WORKER_STALLED_INTERVAL_MS: '300',
     FORWARD_TIMEOUT_MS: '60000',
@@ -130,6 +135,7 @@ t.test('SIGKILL mid-download: the output is fetched again and written once, the 
   const dir = await tempDir(t)
   const env = {
     QUEUE_PREFIX: prefix,
+    ...FORWARD_JOBS,
     WORKER_LOCK_DURATION_MS: '1000',
     WORKER_STALLED_INTERVAL_MS: '300',
     GATEWAY_CONFIG: await configFile(t, {

@@ -1,16 +1,19 @@
-import type { Job, Queue } from 'bullmq'
+import { UnrecoverableError, type Job, type JobsOptions, type Queue } from 'bullmq'
 import type { Logger } from 'pino'
 import type { DestinationConfig, GatewayConfig } from '../../src/config.ts'
 import type { Envelope } from '../../src/ingest/envelope.ts'
 import { UNKNOWN_STATUS, type JobStatusStore, type StatusEntry } from '../../src/job-status.ts'
 import { jobIdFor, jobOptions, type ForwardJob, type OutputsJob } from '../../src/queues.ts'
 import { sourceKind } from '../../src/sources/index.ts'
+import type { Deliveries } from '../delivery.ts'
 
 export interface EventsHandlerDeps {
   config: GatewayConfig
   store: JobStatusStore
   forwardQueue: Queue<ForwardJob>
   outputsQueue: Queue<OutputsJob>
+  /** Makes the first attempt of a lone destination's delivery inline (when `config.worker.forwardInline`). */
+  deliveries: Deliveries
   log: Logger
 }
 
@@ -23,15 +26,36 @@ export function destinationMatches (destination: DestinationConfig, sourceName: 
 }
 
 /**
- * The `events` queue: records the job status, then fans the event out to one
- * `forward` job per matching destination and one `outputs` job. Every step is
- * idempotent on redelivery: the status store ignores an event id it has seen,
- * and fan-out job ids derive from the envelope id, so BullMQ does not add a
- * job that already exists.
+ * The `events` queue: records the job status, then forwards the event to
+ * each matching destination and queues one `outputs` job.
+ *
+ * The common case, one matching destination, costs one job: its first
+ * attempt is made here (FORWARD_INLINE, on by default). Only when it fails
+ * does a `forward` job take over, after the first backoff, with the attempts
+ * left, so a failing destination retries on its own as before. Several
+ * destinations get one `forward` job each, so none waits for another.
+ *
+ * Every step is idempotent on redelivery: the status store ignores an event
+ * id it has seen, a delivery found done is not posted again, and fan-out job
+ * ids derive from the envelope id, so BullMQ does not add a job that exists.
  */
 export function eventsHandler (deps: EventsHandlerDeps) {
-  const { config, store, forwardQueue, outputsQueue } = deps
+  const { config, store, forwardQueue, outputsQueue, deliveries } = deps
   const opts = jobOptions(config.worker.attempts, config.worker.backoffMs)
+  // After a failed inline attempt: the first backoff, then the attempts left (at least one).
+  const afterInline = { ...jobOptions(Math.max(1, config.worker.attempts - 1), config.worker.backoffMs), delay: config.worker.backoffMs }
+
+  /** The inline first attempt: undefined when delivered, else the forward job's extra data and options. */
+  async function firstAttempt (envelope: Envelope, name: string): Promise<{ rejected?: string, opts: JobsOptions } | undefined> {
+    try {
+      await deliveries.deliver(envelope, name, 1)
+      return undefined
+    } catch (err) {
+      // Refused for good: the forward job only records it (no second POST, no delay).
+      if (err instanceof UnrecoverableError) return { rejected: err.message, opts: { ...opts, attempts: 1 } }
+      return { opts: afterInline }
+    }
+  }
 
   return async function handleEvent (job: Job<Envelope>) {
     const envelope = job.data
@@ -48,7 +72,17 @@ export function eventsHandler (deps: EventsHandlerDeps) {
     }
 
     const destinations = config.destinations.filter(d => destinationMatches(d, source, envelope))
-    if (destinations.length > 0) {
+    let inline: 'delivered' | 'handed over' | undefined
+    if (destinations.length === 1 && config.worker.forwardInline) {
+      const name = destinations[0]!.name
+      const rest = await firstAttempt(envelope, name)
+      inline = rest === undefined ? 'delivered' : 'handed over'
+      if (rest !== undefined) {
+        const data: ForwardJob = { envelope, destination: name }
+        if (rest.rejected !== undefined) data.rejected = rest.rejected
+        await forwardQueue.add(name, data, { ...rest.opts, jobId: jobIdFor(envelope.id, name) })
+      }
+    } else if (destinations.length > 0) {
       await forwardQueue.addBulk(destinations.map(d => ({
         name: d.name,
         data: { envelope, destination: d.name },
@@ -65,7 +99,7 @@ export function eventsHandler (deps: EventsHandlerDeps) {
     }
 
     // Debug: one info line per event cost about 10 % of the workers' CPU; failures still log at warn/error.
-    log.debug({ jobId: envelope.jobid, jobStatus: envelope.jobstatus, statusRecord: status, destinations: destinations.map(d => d.name), outputs: outputs.length }, 'event processed')
-    return { status, destinations: destinations.map(d => d.name), outputs: outputs.length }
+    log.debug({ jobId: envelope.jobid, jobStatus: envelope.jobstatus, statusRecord: status, destinations: destinations.map(d => d.name), inline, outputs: outputs.length }, 'event processed')
+    return { status, destinations: destinations.map(d => d.name), ...(inline !== undefined && { inline }), outputs: outputs.length }
   }
 }

@@ -45,8 +45,10 @@ t.test('fan-out: status recorded, one forward per matching destination, nothing 
   await Promise.all([everything.arrivals.reach(2), finished.arrivals.reach(1)])
   t.same(finished.ids(), ['lightroom/b'])
   t.same(everything.ids().sort(), ['lightroom/a', 'lightroom/b'])
+  // a matched one destination: delivered by its events job; b matched two: one forward job each.
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
-  await eventually(async () => (await forward.getJobCounts('completed')).completed === 3)
+  await eventually(async () => (await forward.getJobCounts('completed')).completed === 2)
+  t.same((await forward.getJobs(['completed'])).map(j => j.data.envelope.id).sort(), ['lightroom/b', 'lightroom/b'])
   t.equal(pdfOnly.received.length, 0)
   const status = await new JobStatusStore(redis, prefix).get('job-a')
   t.equal(status?.status, 'succeeded')
@@ -55,27 +57,91 @@ t.test('fan-out: status recorded, one forward per matching destination, nothing 
   t.equal(await outputs.count(), 0, 'no outputs job for an event without outputs')
 })
 
-t.test('a redelivered events job repeats no step', async t => {
+for (const inline of ['on', 'off']) {
+  t.test(`a redelivered events job repeats no step (FORWARD_INLINE=${inline})`, async t => {
+    const prefix = uniquePrefix()
+    const redis = testRedis(t, prefix)
+    const dest = await destination(t, { secret: SECRET })
+    const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix, FORWARD_INLINE: inline })
+    await startTestWorkers(t, config)
+    const event = lightroomEnvelope('r', 'job-r', 'succeeded')
+    await (await eventQueue(t, config)).add('lightroom', [event])
+    const events = inspectQueue(t, config, QUEUE.events, redis)
+    const forward = inspectQueue(t, config, QUEUE.forward, redis)
+    if (inline === 'on') await jobsCompleted(events, [jobIdFor(event.id)])
+    else await jobsCompleted(forward, [jobIdFor(event.id, 'd')])
+    // The same envelope arrives again past the edge's dedup (e.g. after the window).
+    await events.add('lightroom', event, { jobId: 'again' })
+    await eventually(async () => await events.getJobState('again') === 'completed')
+    if (inline === 'off') {
+      // And once more after the forward job itself was removed by retention.
+      await forward.remove(jobIdFor(event.id, 'd'))
+      await events.add('lightroom', event, { jobId: 'again-2' })
+      await eventually(async () => await events.getJobState('again-2') === 'completed')
+      await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'd')) === 'completed')
+    }
+    t.equal(dest.received.length, 1, 'forwarded once')
+    const forwardJobs = await forward.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed')
+    t.equal(Object.values(forwardJobs).reduce((a, b) => a + b, 0), inline === 'on' ? 0 : 1, inline === 'on' ? 'no forward job' : 'one forward job')
+    t.equal((await new JobStatusStore(redis, prefix).get('job-r'))?.history.length, 1, 'one history entry')
+  })
+}
+
+t.test('inline, first attempt fails (500): a forward job takes over after the backoff with the attempts left', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
-  const dest = await destination(t, { secret: SECRET })
-  const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix })
+  const dest = await destination(t, { secret: SECRET, respond: n => n <= 2 ? [500, 'not now'] : 204 })
+  const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '10' })
   await startTestWorkers(t, config)
-  const event = lightroomEnvelope('r', 'job-r', 'succeeded')
+  const event = lightroomEnvelope('i500', 'job-i500', 'succeeded')
   await (await eventQueue(t, config)).add('lightroom', [event])
-  const events = inspectQueue(t, config, QUEUE.events, redis)
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   await jobsCompleted(forward, [jobIdFor(event.id, 'd')])
-  // The same envelope arrives again past the edge's dedup (e.g. after the window).
-  await events.add('lightroom', event, { jobId: 'again' })
-  await eventually(async () => await events.getJobState('again') === 'completed')
-  // And once more after the forward job itself was removed by retention.
-  await forward.remove(jobIdFor(event.id, 'd'))
-  await events.add('lightroom', event, { jobId: 'again-2' })
-  await eventually(async () => await events.getJobState('again-2') === 'completed')
-  await eventually(async () => await forward.getJobState(jobIdFor(event.id, 'd')) === 'completed')
-  t.equal(dest.received.length, 1, 'forwarded once')
-  t.equal((await new JobStatusStore(redis, prefix).get('job-r'))?.history.length, 1, 'one history entry')
+  const job = (await forward.getJob(jobIdFor(event.id, 'd')))!
+  t.equal(dest.received.length, 3, 'the inline attempt and two forward job attempts: JOB_ATTEMPTS in all')
+  t.same(dest.ids(), [event.id, event.id, event.id], 'the same webhook-id every time')
+  t.equal(job.opts.attempts, 2, 'the forward job has the attempts left')
+  t.equal(job.opts.delay, 10, 'and starts after the first backoff')
+  t.equal(job.attemptsMade, 2)
+})
+
+t.test('inline, refused for good (400): one POST; the forward job fails with the reason; a retry from Bull Board posts again', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const dest = await destination(t, { secret: SECRET, respond: n => n === 1 ? [400, 'unknown order'] : 204 })
+  const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix, JOB_BACKOFF_MS: '10' })
+  await startTestWorkers(t, config)
+  const event = lightroomEnvelope('i400', 'job-i400', 'succeeded')
+  await (await eventQueue(t, config)).add('lightroom', [event])
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  const id = jobIdFor(event.id, 'd')
+  await eventually(async () => await forward.getJobState(id) === 'failed')
+  const job = (await forward.getJob(id))!
+  t.match(job.failedReason, /answered 400: unknown order/)
+  t.equal(job.attemptsMade, 1)
+  t.equal(dest.received.length, 1, 'not posted again by the forward job')
+  await job.retry('failed')
+  await jobsCompleted(forward, [id])
+  t.equal(dest.received.length, 2, 'the retry posted')
+})
+
+t.test('inline, the destination is down: nothing is lost while its forward job retries; other events are not held up', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  let up = false
+  const dest = await destination(t, { secret: SECRET, respond: () => up ? 204 : [503, 'down'] })
+  const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix, JOB_BACKOFF_MS: '50', JOB_ATTEMPTS: '20' })
+  await startTestWorkers(t, config)
+  const queue = await eventQueue(t, config)
+  const ids = Array.from({ length: 5 }, (_, i) => `down-${i}`)
+  await queue.add('lightroom', ids.map(id => lightroomEnvelope(id, `job-${id}`, 'succeeded')))
+  const events = inspectQueue(t, config, QUEUE.events, redis)
+  await jobsCompleted(events, ids.map(id => jobIdFor(`lightroom/${id}`)))
+  t.equal(await new JobStatusStore(redis, prefix).get('job-down-4').then(s => s?.status), 'succeeded', 'statuses recorded while the destination is down')
+  up = true
+  const forward = inspectQueue(t, config, QUEUE.forward, redis)
+  await jobsCompleted(forward, ids.map(id => jobIdFor(`lightroom/${id}`, 'd')))
+  t.same([...new Set(dest.ids())].sort(), ids.map(id => `lightroom/${id}`).sort(), 'every event delivered once the destination is back')
 })
 
 t.test('out of order: succeeded then running leaves the job succeeded; GET /jobs/:jobId', async t => {

@@ -1,17 +1,18 @@
 import t from 'tap'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
-import { forwardedKey, standardWebhookSignature } from '../../../workers/handlers/forward.ts'
+import { forwardedKey, standardWebhookSignature } from '../../../workers/delivery.ts'
 import { destination, eventually, httpServer, jobsCompleted, Latch, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { eventQueue, inspectQueue, lightroomEnvelope, startTestWorkers } from '../harness.ts'
 
 const SOURCES = [{ name: 'lightroom', kind: 'adobe-io-events' as const, verify: 'none' as const }]
 const WHSEC = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 
+/** One destination; inline forwarding off, so every delivery is a forward job (the inline path: events.test.ts). */
 function configFor (prefix: string, url: string, secret: string, env: Record<string, string> = {}, timeoutMs?: number) {
   return testConfig({
     sources: SOURCES,
     destinations: [{ name: 'orders', url, secret, ...(timeoutMs !== undefined && { timeoutMs }) }]
-  }, { QUEUE_PREFIX: prefix, JOB_BACKOFF_MS: '10', JOB_ATTEMPTS: '5', ...env })
+  }, { QUEUE_PREFIX: prefix, JOB_BACKOFF_MS: '10', JOB_ATTEMPTS: '5', FORWARD_INLINE: 'off', ...env })
 }
 
 /**
