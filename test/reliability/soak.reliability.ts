@@ -123,7 +123,7 @@ t.test(`load soak: ${SOAK_SECONDS} s at half the measured max rate, one worker r
   t.ok(heapGrowth < 2 * 1024 * 1024 + 128 * eventsAfterWarmUp,
     `gateway live heap after warm-up ${MiB(warm!.heap)} MiB, at end ${MiB(endFigures.heap)} MiB (${(heapGrowth / eventsAfterWarmUp).toFixed(0)} B per event)`)
   // Redis keeps per event, by design, its dedup key and job status for their windows, so it grows with
-  // events; queues themselves are capped (completed jobs: last 1000 per queue).
+  // events; queues themselves are capped (completed jobs: last 100 per queue, events streams 2,000 entries).
   t.ok(perEvent < 4096, `Redis grows ${perEvent.toFixed(0)} bytes per accepted event after warm-up (retained dedup keys and job statuses)`)
 
   t.comment(`soak: ${SOAK_SECONDS} s, max rate ${maxRate.toFixed(0)} req/s (calibration ${CALIBRATION_SECONDS} s), target ${rate.toFixed(0)} req/s, achieved ${achieved.toFixed(0)} req/s (${skipped} sends skipped over ${MAX_IN_FLIGHT} in flight); ` +
