@@ -7,6 +7,15 @@ import { jobIdFor, jobOptions, type ForwardJob, type OutputsJob } from '../../sr
 import { sourceKind } from '../../src/sources/index.ts'
 import type { Deliveries } from '../delivery.ts'
 
+/**
+ * An inline attempt that failed, or took longer than `PROMPT_MS`, sends the
+ * destination's next events straight to `forward` jobs for `DETOUR_MS` (per
+ * worker process): a slow or failing destination must not hold the events
+ * worker, and with it the job statuses and downloads of every other event.
+ */
+const PROMPT_MS = 1000
+const DETOUR_MS = 30_000
+
 export interface EventsHandlerDeps {
   config: GatewayConfig
   store: JobStatusStore
@@ -32,8 +41,10 @@ export function destinationMatches (destination: DestinationConfig, sourceName: 
  * The common case, one matching destination, costs one job: its first
  * attempt is made here (FORWARD_INLINE, on by default). Only when it fails
  * does a `forward` job take over, after the first backoff, with the attempts
- * left, so a failing destination retries on its own as before. Several
- * destinations get one `forward` job each, so none waits for another.
+ * left, so a failing destination retries on its own as before; and for a
+ * while after it failed or answered slowly, its events go to `forward` jobs
+ * directly. Several destinations get one `forward` job each, so none waits
+ * for another.
  *
  * Every step is idempotent on redelivery: the status store ignores an event
  * id it has seen, a delivery found done is not posted again, and fan-out job
@@ -45,16 +56,31 @@ export function eventsHandler (deps: EventsHandlerDeps) {
   // After a failed inline attempt: the first backoff, then the attempts left (at least one).
   const afterInline = { ...jobOptions(Math.max(1, config.worker.attempts - 1), config.worker.backoffMs), delay: config.worker.backoffMs }
 
+  /** Destinations whose events skip the inline attempt until the time given (ms). */
+  const detourUntil = new Map<string, number>()
+
   /** The inline first attempt: undefined when delivered, else the forward job's extra data and options. */
   async function firstAttempt (envelope: Envelope, name: string): Promise<{ rejected?: string, opts: JobsOptions } | undefined> {
+    const started = Date.now()
     try {
       await deliveries.deliver(envelope, name, 1)
+      if (Date.now() - started > PROMPT_MS) detourUntil.set(name, Date.now() + DETOUR_MS)
       return undefined
     } catch (err) {
+      detourUntil.set(name, Date.now() + DETOUR_MS)
       // Refused for good: the forward job only records it (no second POST, no delay).
       if (err instanceof UnrecoverableError) return { rejected: err.message, opts: { ...opts, attempts: 1 } }
       return { opts: afterInline }
     }
+  }
+
+  const inlineFor = (name: string): boolean => {
+    if (!config.worker.forwardInline) return false
+    const until = detourUntil.get(name)
+    if (until === undefined) return true
+    if (until > Date.now()) return false
+    detourUntil.delete(name)
+    return true
   }
 
   return async function handleEvent (job: Job<Envelope>) {
@@ -73,7 +99,7 @@ export function eventsHandler (deps: EventsHandlerDeps) {
 
     const destinations = config.destinations.filter(d => destinationMatches(d, source, envelope))
     let inline: 'delivered' | 'handed over' | undefined
-    if (destinations.length === 1 && config.worker.forwardInline) {
+    if (destinations.length === 1 && inlineFor(destinations[0]!.name)) {
       const name = destinations[0]!.name
       const rest = await firstAttempt(envelope, name)
       inline = rest === undefined ? 'delivered' : 'handed over'

@@ -2,7 +2,7 @@ import t from 'tap'
 import { QUEUE, jobIdFor } from '../../../src/queues.ts'
 import { JobStatusStore } from '../../../src/job-status.ts'
 import { destinationMatches } from '../../../workers/handlers/events.ts'
-import { buildTestApp, destination, edgeRedis, eventually, jobsCompleted, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { type Answer, buildTestApp, destination, edgeRedis, eventually, jobsCompleted, testConfig, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { envelope, eventQueue, inspectQueue, lightroomEnvelope, startTestWorkers } from '../harness.ts'
 
 const SECRET = 'a shared secret for tests'
@@ -143,6 +143,33 @@ t.test('inline, the destination is down: nothing is lost while its forward job r
   await jobsCompleted(forward, ids.map(id => jobIdFor(`lightroom/${id}`, 'd')))
   t.same([...new Set(dest.ids())].sort(), ids.map(id => `lightroom/${id}`).sort(), 'every event delivered once the destination is back')
 })
+
+const slowOrFailing: [string, Answer][] = [['failed (503)', [503, 'busy']], ['answered slowly (1.2 s)', { status: 204, delayMs: 1200 }]]
+for (const [how, answer] of slowOrFailing) {
+  t.test(`a destination whose inline attempt ${how}: its next events go straight to forward jobs for a while`, async t => {
+    const prefix = uniquePrefix()
+    const redis = testRedis(t, prefix)
+    const dest = await destination(t, { secret: SECRET, respond: n => n === 1 ? answer : 204 })
+    const config = testConfig({ sources: SOURCES, destinations: [{ name: 'd', url: dest.url, secret: SECRET }] }, { QUEUE_PREFIX: prefix, JOB_BACKOFF_MS: '10', JOB_ATTEMPTS: '4' })
+    await startTestWorkers(t, config)
+    const queue = await eventQueue(t, config)
+    const events = inspectQueue(t, config, QUEUE.events, redis)
+    const first = lightroomEnvelope('detour-1', 'job-detour-1', 'succeeded')
+    await queue.add('lightroom', [first])
+    await jobsCompleted(events, [jobIdFor(first.id)])
+    t.match((await events.getJob(jobIdFor(first.id)))!.returnvalue, { inline: Array.isArray(answer) ? 'handed over' : 'delivered' })
+
+    const next = lightroomEnvelope('detour-2', 'job-detour-2', 'succeeded')
+    await queue.add('lightroom', [next])
+    await jobsCompleted(events, [jobIdFor(next.id)])
+    t.notOk('inline' in (await events.getJob(jobIdFor(next.id)))!.returnvalue, 'no inline attempt for the next event')
+    const forward = inspectQueue(t, config, QUEUE.forward, redis)
+    await jobsCompleted(forward, [jobIdFor(next.id, 'd')])
+    t.equal((await forward.getJob(jobIdFor(next.id, 'd')))!.opts.attempts, 4, 'a forward job of its own, with every attempt')
+    await eventually(() => new Set(dest.ids()).size === 2)
+    t.same([...new Set(dest.ids())].sort(), [first.id, next.id].sort(), 'both delivered')
+  })
+}
 
 t.test('out of order: succeeded then running leaves the job succeeded; GET /jobs/:jobId', async t => {
   const prefix = uniquePrefix()
