@@ -68,6 +68,38 @@ t.test('two worker processes share 100 events: 100 statuses, exactly 100 forward
   t.equal(workersSeen.size, 2, `both processes took forward jobs (${[...workersSeen].join(', ')})`)
 })
 
+/**
+ * For the crash tests: a worker process that recovers stalled jobs quickly
+ * (lock 1 s, checked every 300 ms), forwarding to `destUrl` and downloading
+ * from 127.0.0.1, and one PDF Services event for `jobId` whose output is at
+ * `downloadUri`, queued. `env` is for the replacement worker.
+ */
+async function crashSetup (t: Test, o: { prefix: string, destUrl: string, downloadUri: string, jobId: string, outputTimeoutMs: number, env?: Record<string, string> }) {
+  const dir = await tempDir(t)
+  const env = {
+    QUEUE_PREFIX: o.prefix,
+    ...FORWARD_JOBS,
+    WORKER_LOCK_DURATION_MS: '1000',
+    WORKER_STALLED_INTERVAL_MS: '300',
+    ...o.env,
+    GATEWAY_CONFIG: await configFile(t, {
+      destinations: [{ name: 'orders', url: o.destUrl, secret: SECRET }],
+      outputs: { dir, allowHosts: ['127.0.0.1'], allowHttp: true, maxBytes: 1000, timeoutMs: o.outputTimeoutMs }
+    })
+  }
+  const first = await spawnWorker(t, env)
+  const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: o.prefix })
+  const event = envelope('pdf', 'pdf-services', {
+    key: `${o.jobId}/succeeded`,
+    type: 'com.adobe.pdf-services.job-status',
+    jobId: o.jobId,
+    status: 'succeeded',
+    data: { jobID: o.jobId, statusResponse: { status: 'done', asset: { downloadUri: o.downloadUri } } }
+  })
+  await (await eventQueue(t, config)).add('pdf', [event])
+  return { env, dir, first, config, event }
+}
+
 t.test('SIGKILL mid-forward: recovered by another process after the stalled check; other side effects not repeated', async t => {
   const prefix = uniquePrefix()
   const redis = testRedis(t, prefix)
@@ -75,28 +107,9 @@ t.test('SIGKILL mid-forward: recovered by another process after the stalled chec
   const dest = await destination(t, { secret: SECRET, respond: n => n === 1 ? 'hang' : 200 })
   let downloads = 0
   const storage = await httpServer(t, (_req, res) => { downloads++; res.writeHead(200).end('%PDF-1.7 test') })
-  const dir = await tempDir(t)
-  const env = {
-    QUEUE_PREFIX: prefix,
-    ...FORWARD_JOBS,
-    WORKER_LOCK_DURATION_MS: '1000',
-    WORKER_STALLED_INTERVAL_MS: '300',
-    FORWARD_TIMEOUT_MS: '60000',
-    GATEWAY_CONFIG: await configFile(t, {
-      destinations: [{ name: 'orders', url: dest.url, secret: SECRET }],
-      outputs: { dir, allowHosts: ['127.0.0.1'], allowHttp: true, maxBytes: 1000, timeoutMs: 5000 }
-    })
-  }
-  const first = await spawnWorker(t, env)
-  const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
-  const event = envelope('pdf', 'pdf-services', {
-    key: 'job-k/succeeded',
-    type: 'com.adobe.pdf-services.job-status',
-    jobId: 'job-k',
-    status: 'succeeded',
-    data: { jobID: 'job-k', statusResponse: { status: 'done', asset: { downloadUri: `${storage.url}/out.pdf?sig=1` } } }
+  const { env, dir, first, config, event } = await crashSetup(t, {
+    prefix, destUrl: dest.url, downloadUri: `${storage.url}/out.pdf?sig=1`, jobId: 'job-k', outputTimeoutMs: 5000, env: { FORWARD_TIMEOUT_MS: '60000' }
   })
-  await (await eventQueue(t, config)).add('pdf', [event])
 
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
@@ -132,27 +145,9 @@ t.test('SIGKILL mid-download: the output is fetched again and written once, the 
     if (downloads === 1) res.write('%PDF-1')
     else res.end('%PDF-1.7 test')
   })
-  const dir = await tempDir(t)
-  const env = {
-    QUEUE_PREFIX: prefix,
-    ...FORWARD_JOBS,
-    WORKER_LOCK_DURATION_MS: '1000',
-    WORKER_STALLED_INTERVAL_MS: '300',
-    GATEWAY_CONFIG: await configFile(t, {
-      destinations: [{ name: 'orders', url: dest.url, secret: SECRET }],
-      outputs: { dir, allowHosts: ['127.0.0.1'], allowHttp: true, maxBytes: 1000, timeoutMs: 60000 }
-    })
-  }
-  const first = await spawnWorker(t, env)
-  const config = testConfig({ sources: SOURCES }, { QUEUE_PREFIX: prefix })
-  const event = envelope('pdf', 'pdf-services', {
-    key: 'job-d/succeeded',
-    type: 'com.adobe.pdf-services.job-status',
-    jobId: 'job-d',
-    status: 'succeeded',
-    data: { jobID: 'job-d', statusResponse: { status: 'done', asset: { downloadUri: `${storage.url}/out.pdf` } } }
+  const { env, dir, first, config, event } = await crashSetup(t, {
+    prefix, destUrl: dest.url, downloadUri: `${storage.url}/out.pdf`, jobId: 'job-d', outputTimeoutMs: 60000
   })
-  await (await eventQueue(t, config)).add('pdf', [event])
   const forward = inspectQueue(t, config, QUEUE.forward, redis)
   const outputs = inspectQueue(t, config, QUEUE.outputs, redis)
   const outputsId = jobIdFor(event.id, 'outputs')
