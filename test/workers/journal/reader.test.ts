@@ -1,13 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { journalKeys, JournalPositions } from '../../../src/journal-state.ts'
-import { fakeJournal } from '../../helpers/fake-journal.ts'
+import { fakeJournal, type FakeJournalOptions } from '../../helpers/fake-journal.ts'
 import { eventually, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { eventsQueue, makeSource, normalize } from '../../helpers/sources.ts'
 import { eventQueue } from '../harness.ts'
 import { FAST, SOURCE, journalConfig, journalStatus, lightroomEvent, startReaders, statusWhen } from './support.ts'
 
 const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `ev-${from + i}`)
+
+/** A test's prefix (wiped at teardown), its Redis, a fake journal and a reader config starting at the oldest event. */
+async function oldestReader (t: Test, journal: FakeJournalOptions) {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const fake = await fakeJournal(t, journal)
+  return { prefix, redis, fake, config: journalConfig(fake, prefix, 'oldest') }
+}
 
 t.test('start oldest: every retained event is queued once, the position is stored after each page', async t => {
   const prefix = uniquePrefix()
@@ -45,10 +53,7 @@ t.test('start latest: only events published after the reader started are queued'
 })
 
 t.test('both ways: events the webhook path already queued count as duplicates and stay queued once', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
-  const fake = await fakeJournal(t, { retryAfterSeconds: null })
-  const config = journalConfig(fake, prefix, 'oldest')
+  const { prefix, redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   const source = makeSource({ name: SOURCE, kind: 'adobe-io-events', verify: 'none' })
   const edge = await eventQueue(t, config)
   const bodies = ids(4).map(id => lightroomEvent(id))
@@ -65,10 +70,7 @@ t.test('both ways: events the webhook path already queued count as duplicates an
 })
 
 t.test('a restarted reader resumes with since=<last consumed position>', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
-  const fake = await fakeJournal(t, { retryAfterSeconds: null })
-  const config = journalConfig(fake, prefix, 'oldest')
+  const { prefix, redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   const first = fake.publish(lightroomEvent('a'))
   const second = fake.publish(lightroomEvent('b'))
   const one = startReaders(t, config)
@@ -137,10 +139,7 @@ t.test('410: the expired position is counted and reading continues from the olde
 })
 
 t.test('401: the token is granted again once and the request repeated', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
-  const fake = await fakeJournal(t, { retryAfterSeconds: null })
-  const config = journalConfig(fake, prefix, 'oldest')
+  const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   fake.publish(lightroomEvent('a'))
   startReaders(t, config)
   await eventually(async () => (await journalStatus(config, redis)).queued === 1)
@@ -158,10 +157,7 @@ t.test('401: the token is granted again once and the request repeated', async t 
 })
 
 t.test('5xx, 429 and a dead journal host: back off (growing, honouring retry-after) and recover without restart', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
-  const fake = await fakeJournal(t, { retryAfterSeconds: null })
-  const config = journalConfig(fake, prefix, 'oldest')
+  const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   const waits: number[] = []
   fake.failNext(3, 503)
   fake.failNext(1, 429, { 'retry-after': '2' })
@@ -189,10 +185,7 @@ t.test('5xx, 429 and a dead journal host: back off (growing, honouring retry-aft
 })
 
 t.test('two readers of one source: one at a time, and the other takes over when it stops', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
-  const fake = await fakeJournal(t, { pageSize: 2, retryAfterSeconds: null })
-  const config = journalConfig(fake, prefix, 'oldest')
+  const { prefix, redis, fake, config } = await oldestReader(t, { pageSize: 2, retryAfterSeconds: null })
   for (const id of ids(8)) fake.publish(lightroomEvent(id))
   const a = startReaders(t, config)
   const b = startReaders(t, config)
@@ -208,10 +201,7 @@ t.test('two readers of one source: one at a time, and the other takes over when 
 })
 
 t.test('reset: latest, oldest and seek are picked up by the running reader', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
-  const fake = await fakeJournal(t, { retryAfterSeconds: null })
-  const config = journalConfig(fake, prefix, 'oldest')
+  const { prefix, redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   for (const id of ids(3)) fake.publish(lightroomEvent(id))
   startReaders(t, config)
   await eventually(async () => (await journalStatus(config, redis)).queued === 3)
@@ -238,10 +228,7 @@ t.test('reset: latest, oldest and seek are picked up by the running reader', asy
 })
 
 t.test('a stored link of another journal (the URL was changed in the config) is not followed', async t => {
-  const prefix = uniquePrefix()
-  const redis = testRedis(t, prefix)
-  const fake = await fakeJournal(t, { retryAfterSeconds: null })
-  const config = journalConfig(fake, prefix, 'oldest')
+  const { prefix, redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   fake.publish(lightroomEvent('a'))
   await redis.hset(journalKeys(prefix, SOURCE).state, 'next', `${new URL(fake.url).origin}/events/organizations/1/integrations/2/another-registration?since=x`, 'position', 'x')
   startReaders(t, config)
