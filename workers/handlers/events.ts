@@ -99,8 +99,8 @@ export function eventsHandler (deps: EventsHandlerDeps) {
 
     const destinations = config.destinations.filter(d => destinationMatches(d, source, envelope))
     let inline: 'delivered' | 'handed over' | undefined
-    if (destinations.length === 1 && inlineFor(destinations[0]!.name)) {
-      const name = destinations[0]!.name
+    const name = destinations.length === 1 ? destinations[0]!.name : undefined
+    if (name !== undefined && inlineFor(name)) {
       const rest = await firstAttempt(envelope, name)
       inline = rest === undefined ? 'delivered' : 'handed over'
       if (rest !== undefined) {
