@@ -23,6 +23,11 @@ export interface JournalStatus {
   reset: string | null
   updatedAt: string | null
   lastEventTime: string | null
+  /** Every journal event published up to this time is queued: the newest event read, or the last 204's request. */
+  through: string | null
+  /** When the journal last had nothing newer (a 204). */
+  caughtUpAt: string | null
+  /** Seconds from `through` to now: grows while the reader is behind, failing or not running. */
   lagSeconds: number | null
   queued: number
   duplicate: number
@@ -69,7 +74,7 @@ export const journalKeys = (prefix: string, source: string) => ({
 /**
  * A source's journal position and counters in one Redis hash
  * (`<prefix>:journal:<source>`): `next`, `position`, `generation`, `reset`,
- * `updatedAt`, `lastEventTime`, `lagSeconds`, `queued`, `duplicate`,
+ * `updatedAt`, `lastEventTime`, `through`, `caughtUpAt`, `queued`, `duplicate`,
  * `errors:<reason>`. Workers write it; the gateway's metrics and admin route
  * and the `journal` command read it.
  */
@@ -125,13 +130,16 @@ export class JournalPositions {
     for (const [field, value] of Object.entries(hash)) {
       if (field.startsWith('errors:')) errors[field.slice('errors:'.length)] = Number(value)
     }
+    const through = hash.through === undefined ? Number.NaN : Date.parse(hash.through)
     return {
       next: hash.next ?? null,
       position: hash.position ?? null,
       reset: hash.reset ?? null,
       updatedAt: hash.updatedAt ?? null,
       lastEventTime: hash.lastEventTime ?? null,
-      lagSeconds: hash.lagSeconds === undefined ? null : Number(hash.lagSeconds),
+      through: hash.through ?? null,
+      caughtUpAt: hash.caughtUpAt ?? null,
+      lagSeconds: Number.isNaN(through) ? null : Math.max(0, (Date.now() - through) / 1000),
       queued: Number(hash.queued ?? 0),
       duplicate: Number(hash.duplicate ?? 0),
       errors,

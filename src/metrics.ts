@@ -81,7 +81,7 @@ export class GatewayMetrics {
   /** Journal read failures by source and reason (gone, unauthorized, token, throttled, server, network, …). */
   readonly journalErrors: Counter<'source' | 'reason'>
 
-  /** How far the journal reader is behind the journal's newest event; 0 when caught up. */
+  /** How far the journal reader is behind: seconds since the time up to which every journal event is queued. */
   readonly journalLag: Gauge<'source'>
 
   /** 1 while some worker holds the source's reader lease, 0 when no process reads its journal. */
@@ -148,7 +148,7 @@ export class GatewayMetrics {
     })
     this.journalLag = new Gauge({
       name: 'aeg_journal_lag_seconds',
-      help: 'Age of the newest journal event read while the reader catches up; 0 once the journal has nothing newer',
+      help: 'Seconds since the time up to which every journal event is queued (the newest event read, or the last time the journal had nothing newer); grows while the reader is behind, failing or stopped',
       labelNames: ['source'] as const,
       registers: [this.registry],
       async collect () {

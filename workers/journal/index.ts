@@ -10,8 +10,11 @@ import { Lease } from './lease.ts'
 import { JournalPositions, journalKeys, journalSources } from '../../src/journal-state.ts'
 import { JournalReader, type JournalReaderDeps, type ReaderTiming } from './reader.ts'
 
-/** A crashed reader's lease lapses within this; another process then takes over. */
-export const LEASE_TTL_MS = 15_000
+/**
+ * A crashed reader's lease lapses within this; a waiting process, trying every
+ * `DEFAULT_TIMING.acquireMs` (± 25 %), then takes over: within 15 s of the crash.
+ */
+export const LEASE_TTL_MS = 12_000
 
 /** Longest wait for one journal answer; well inside the lease, so a hung request never outlives it. */
 const REQUEST_TIMEOUT_MS = 10_000

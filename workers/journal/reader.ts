@@ -18,15 +18,19 @@ export interface ReaderTiming {
   acquireMs: number
   /** Wait after a 204 that carries no `retry-after`. */
   emptyWaitMs: number
+  /** Least wait after a 204 whatever its `retry-after` says (`retry-after: 0` would be a tight loop). */
+  minEmptyWaitMs: number
   /** First backoff after a failure; doubles per failure in a row, with jitter, up to `backoffMaxMs`. */
   backoffBaseMs: number
   backoffMaxMs: number
 }
 
 export const DEFAULT_TIMING: ReaderTiming = {
-  renewMs: 5000,
-  acquireMs: 2000,
+  renewMs: 4000,
+  // With the 12 s lease (LEASE_TTL_MS), another process takes over within 12 s + 1.25 s of a crash.
+  acquireMs: 1000,
   emptyWaitMs: 5000,
+  minEmptyWaitMs: 1000,
   backoffBaseMs: 1000,
   backoffMaxMs: 60_000
 }
@@ -171,23 +175,26 @@ export class JournalReader {
     const { client, positions, source } = this.#deps
     const cursor = await positions.read(source.name)
     const url = this.#urlFor(cursor)
+    const askedAt = new Date().toISOString()
     const answer = await client.get(url, AbortSignal.any([held, this.#stop.signal]))
     if (held.aborted) return 0
     switch (answer.kind) {
       case 'page': return await this.#consume(cursor, url, answer)
       case 'empty': {
-        // Caught up. Storing the link matters after `latest=true`, a seek or a reset:
-        // it pins "now" so a restart resumes here rather than at a later "now".
-        const set: Record<string, string> = { lagSeconds: '0' }
+        // Caught up: every event published before the request is queued. Storing the link matters
+        // after `latest=true`, a seek or a reset: it pins "now" so a restart resumes here rather than at a later "now".
+        const set: Record<string, string> = { through: askedAt, caughtUpAt: askedAt }
         if (answer.next !== undefined && answer.next !== cursor.next) set.next = answer.next
         await this.#commit(cursor, { set, del: cursor.reset === undefined ? [] : ['reset'] })
         this.#failures = 0
-        return answer.retryAfterMs ?? this.#timing.emptyWaitMs
+        return Math.max(answer.retryAfterMs ?? this.#timing.emptyWaitMs, this.#timing.minEmptyWaitMs)
       }
-      case 'gone':
+      case 'gone': {
         this.#log.error({ position: cursor.position ?? null }, `journal of source "${source.name}" answered 410: the stored position expired (older than the journal's retention); continuing from the oldest retained event`)
         await this.#commit(cursor, { incr: { 'errors:gone': 1 }, set: { reset: 'oldest' }, del: ['next', 'position'] })
-        return 0
+        // A 410 to the oldest-event request itself cannot be fixed by asking again at once.
+        return url === this.#deps.client.startUrl('oldest') ? this.#backoff() : 0
+      }
       case 'unauthorized':
         return await this.#failed('unauthorized', 'journal refused a freshly granted token (401): check oauth and the project\'s I/O Management API', undefined)
       case 'retry':
@@ -245,9 +252,8 @@ export class JournalReader {
     if (next !== undefined) set.next = next
     if (last !== undefined) set.position = last
     if (Number.isFinite(newest)) {
-      set.lastEventTime = new Date(newest).toISOString()
-      // Behind by at least the age of the newest event read; 0 once the journal answers 204.
-      set.lagSeconds = String(Math.max(0, (Date.now() - newest) / 1000))
+      // The journal is in publishing order: everything up to the newest event read is queued.
+      set.lastEventTime = set.through = new Date(newest).toISOString()
     }
     const incr: Record<string, number> = { queued, duplicate }
     if (invalid > 0) incr['errors:invalid_event'] = invalid

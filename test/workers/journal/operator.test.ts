@@ -18,7 +18,7 @@ t.test('metrics and /admin/journal show counters, lag, errors and the stored pos
   fake.failNext(1, 502)
   const positions = ['a', 'b', 'c'].map(id => fake.publish(lightroomEvent(id)))
   startReaders(t, config)
-  await statusWhen(config, redis, s => s.queued === 3 && s.lagSeconds === 0)
+  await statusWhen(config, redis, s => s.queued === 3 && s.caughtUpAt !== null)
 
   const app = await buildAdminApp(admin, { logger: pino({ level: 'silent' }), watchJobs: false })
   t.teardown(() => app.close())
@@ -36,8 +36,31 @@ t.test('metrics and /admin/journal show counters, lag, errors and the stored pos
   t.equal(sample(text, 'aeg_journal_events_total', { source: SOURCE, outcome: 'queued' }), 3)
   t.equal(sample(text, 'aeg_journal_events_total', { source: SOURCE, outcome: 'duplicate' }), 0)
   t.equal(sample(text, 'aeg_journal_errors_total', { source: SOURCE, reason: 'server' }), 1)
-  t.equal(sample(text, 'aeg_journal_lag_seconds', { source: SOURCE }), 0, 'caught up')
+  t.ok((sample(text, 'aeg_journal_lag_seconds', { source: SOURCE }) ?? -1) >= 0, 'the lag is exposed')
   t.equal(sample(text, 'aeg_journal_reader_up', { source: SOURCE }), 1)
+})
+
+t.test('lag: behind by the age of the newest event read while a page is pending; drops once the journal has nothing newer', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const fake = await fakeJournal(t, { pageSize: 2, retryAfterSeconds: null })
+  const config = journalConfig(fake, prefix, 'oldest')
+  const admin = await buildAdminApp({ ...config, admin: { user: ADMIN.user, password: ADMIN.password, auth: 'on' as const } }, { logger: pino({ level: 'silent' }), watchJobs: false })
+  t.teardown(() => admin.close())
+  const lag = async () => sample((await admin.inject({ url: '/metrics', headers: { authorization: basic() } })).body, 'aeg_journal_lag_seconds', { source: SOURCE })
+  const hourAgo = new Date(Date.now() - 3_600_000)
+  const positions = ['a', 'b', 'c'].map(id => fake.publish(lightroomEvent(id, hourAgo)))
+  // The second page is held: the reader has queued events an hour old and waits for the rest.
+  const held = fake.holdNext(r => r.query.get('since') === positions[1])
+  startReaders(t, config)
+  await held.arrived
+  const behind = await statusWhen(config, redis, s => s.queued === 2)
+  t.equal(behind.through, hourAgo.toISOString(), 'everything up to the newest event read is queued')
+  t.ok((await lag())! >= 3600, 'an hour behind while the next page is pending')
+  held.release()
+  const caughtUp = await statusWhen(config, redis, s => s.queued === 3 && s.caughtUpAt !== null)
+  t.equal(caughtUp.through, caughtUp.caughtUpAt, 'then up to the request the journal answered 204')
+  t.ok((await lag())! < 3600, 'no longer an hour behind')
 })
 
 t.test('npm run journal: status, and reset seek/latest picked up by the running reader', async t => {
@@ -76,6 +99,12 @@ t.test('npm run journal: status, and reset seek/latest picked up by the running 
   t.equal((await run('reset', SOURCE, 'latest')).code, 0)
   await latest
   t.pass('reset latest: latest=true requested')
+
+  const oldest = fake.nextAnswered(r => r.query.toString() === '')
+  t.equal((await run('reset', SOURCE, 'oldest')).code, 0)
+  await oldest
+  await statusWhen(config, redis, s => s.duplicate === 4)
+  t.pass('reset oldest: read from the first event again (dedup absorbed both)')
 
   t.equal((await run('reset', 'nope', 'latest')).code, 2, 'unknown source refused')
   t.equal((await run('reset', SOURCE, 'seek', '2 hours')).code, 2, 'a duration that is not ISO 8601 refused')

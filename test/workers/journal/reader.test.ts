@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { journalKeys, JournalPositions } from '../../../src/journal-state.ts'
 import { fakeJournal, type FakeJournalOptions } from '../../helpers/fake-journal.ts'
-import { eventually, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { captureLog, eventually, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { eventsQueue, makeSource, normalize } from '../../helpers/sources.ts'
 import { eventQueue } from '../harness.ts'
 import { FAST, SOURCE, journalConfig, journalStatus, lightroomEvent, startReaders, statusWhen } from './support.ts'
@@ -26,7 +26,7 @@ t.test('start oldest: every retained event is queued once, the position is store
   const queue = eventsQueue(t, prefix)
   startReaders(t, config)
 
-  const status = await statusWhen(config, redis, s => s.queued === 5 && s.lagSeconds === 0)
+  const status = await statusWhen(config, redis, s => s.queued === 5 && s.caughtUpAt !== null)
   t.equal(status.position, positions[4], 'position = the last event consumed')
   t.equal(status.duplicate, 0)
   t.same((await queue.envelopes()).map(e => e.id).sort(), ids(5).map(id => `${SOURCE}/${id}`).sort(), 'envelope ids as the webhook path makes them')
@@ -71,7 +71,7 @@ t.test('both ways: events the webhook path already queued count as duplicates an
 
 t.test('a restarted reader resumes with since=<last consumed position>', async t => {
   const { prefix, redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
-  const first = fake.publish(lightroomEvent('a'))
+  fake.publish(lightroomEvent('a'))
   const second = fake.publish(lightroomEvent('b'))
   const one = startReaders(t, config)
   await eventually(async () => (await journalStatus(config, redis)).position === second)
@@ -82,7 +82,6 @@ t.test('a restarted reader resumes with since=<last consumed position>', async t
   startReaders(t, config)
   await eventually(async () => (await journalStatus(config, redis)).queued === 3)
   t.equal(fake.requests[seen]!.query.get('since'), second, 'first request after the restart')
-  t.not(first, second)
   t.equal((await journalStatus(config, redis)).duplicate, 0, 'nothing read twice')
 })
 
@@ -156,11 +155,12 @@ t.test('401: the token is granted again once and the request repeated', async t 
   t.notOk((await journalStatus(config, redis)).errors.unauthorized, 'not an error: the refresh answered it')
 })
 
-t.test('5xx, 429 and a dead journal host: back off (growing, honouring retry-after) and recover without restart', async t => {
+t.test('5xx and 429: back off (growing, honouring retry-after) and recover without restart', async t => {
   const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   const waits: number[] = []
   fake.failNext(3, 503)
   fake.failNext(1, 429, { 'retry-after': '2' })
+  fake.failNext(1, 503, { 'retry-after': '3' })
   fake.publish(lightroomEvent('a'))
   startReaders(t, config, {
     ...FAST,
@@ -170,14 +170,34 @@ t.test('5xx, 429 and a dead journal host: back off (growing, honouring retry-aft
     }
   })
   const status = await statusWhen(config, redis, s => s.queued === 1)
-  t.equal(status.errors.server, 3, 'three 5xx counted')
+  t.equal(status.errors.server, 4, 'four 5xx counted')
   t.equal(status.errors.throttled, 1, 'one 429 counted')
-  t.ok(waits[1]! > waits[0]! / 2 && waits[0]! >= 10 && waits[0]! <= 20, `backoff starts at the base (${waits.slice(0, 4).map(Math.round).join(', ')})`)
-  t.ok(waits[2]! >= 40, 'and grows')
-  t.ok(waits[3]! >= 2000, '429: at least retry-after')
+  // FAST: base 20 ms, doubling, jitter between half and all of it, capped at 200 ms.
+  const shown = waits.slice(0, 5).map(Math.round).join(', ')
+  t.ok(waits[0]! >= 10 && waits[0]! <= 20, `backoff starts at the base (${shown})`)
+  t.ok(waits[1]! >= 20 && waits[1]! <= 40, 'then doubles')
+  t.ok(waits[2]! >= 40 && waits[2]! <= 80, 'and doubles again')
+  t.ok(waits[3]! >= 2000, '429: at least its retry-after')
+  t.ok(waits[4]! >= 3000, '5xx: at least its retry-after too')
+})
 
+t.test('a dead journal host: backed off the same way, and read again once it is back, without a restart', async t => {
+  const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
+  fake.publish(lightroomEvent('a'))
+  const waits: number[] = []
+  startReaders(t, config, {
+    ...FAST,
+    async wait (ms, signal) {
+      waits.push(ms)
+      await sleep(Math.min(ms, 20), undefined, { signal }).catch(() => {})
+    }
+  })
+  await eventually(async () => (await journalStatus(config, redis)).queued === 1)
   await fake.down()
   await eventually(async () => ((await journalStatus(config, redis)).errors.network ?? 0) >= 3)
+  // Waits after 204s are exactly emptyWaitMs; the backoffs after the last of them are the dead host's.
+  const down = waits.slice(waits.lastIndexOf(FAST.timing!.emptyWaitMs!) + 1)
+  t.ok(down[0]! >= 10 && down[0]! <= 20 && down[1]! >= 20 && down[2]! >= 40, `backoff doubles (${down.slice(0, 3).map(Math.round).join(', ')} ms)`)
   fake.publish(lightroomEvent('b'))
   await fake.up()
   await eventually(async () => (await journalStatus(config, redis)).queued === 2)
@@ -260,4 +280,118 @@ t.test('401 with a fresh token too: counted, backed off, one grant per attempt',
   t.equal(fake.requests.length, 4, 'each attempt: the request, then once more with a new token')
   t.equal(fake.tokenGrants, 3, 'one grant per attempt (plus the first)')
   t.ok(waits[1]! > waits[0]! * 0.5 && waits[0]! >= 10, `backed off (${waits.map(Math.round).join(', ')} ms)`)
+})
+
+t.test('204 with retry-after: 0 still waits the floor, never a tight loop', async t => {
+  const { fake, config } = await oldestReader(t, { retryAfterSeconds: 0 })
+  const waits: number[] = []
+  let parked!: () => void
+  const waited = new Promise<void>(resolve => { parked = resolve })
+  startReaders(t, config, {
+    ...FAST,
+    async wait (ms, signal) {
+      waits.push(ms)
+      parked()
+      await new Promise(resolve => signal.addEventListener('abort', resolve))
+    }
+  })
+  // Without the floor the reader would not wait at all and keep asking.
+  const kept = new Promise<void>(resolve => {
+    const timer = setInterval(() => { if (fake.requests.length > 3) resolve() }, 10)
+    t.teardown(() => clearInterval(timer))
+  })
+  await Promise.race([waited, kept])
+  t.equal(fake.requests.length, 1, 'one request, then a wait')
+  t.equal(fake.requests[0]!.status, 204)
+  t.equal(waits[0], FAST.timing!.minEmptyWaitMs, 'the floor, not 0')
+})
+
+t.test('410 to the oldest-event request itself backs off instead of asking again at once', async t => {
+  const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
+  fake.failNext(2, 410)
+  fake.publish(lightroomEvent('a'))
+  const waits: number[] = []
+  startReaders(t, config, {
+    ...FAST,
+    async wait (ms, signal) {
+      waits.push(ms)
+      await sleep(Math.min(ms, 20), undefined, { signal }).catch(() => {})
+    }
+  })
+  const status = await statusWhen(config, redis, s => s.queued === 1)
+  t.equal(status.errors.gone, 2)
+  t.same(fake.requests.slice(0, 3).map(r => r.query.toString()), ['', '', ''], 'each time from the oldest event')
+  t.ok(waits[0]! >= 10 && waits[1]! >= 20, `backed off (${waits.slice(0, 2).map(Math.round).join(', ')} ms)`)
+})
+
+t.test('an event the source kind cannot parse is counted and skipped; the rest of the page is queued', async t => {
+  const { prefix, redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
+  fake.publish(lightroomEvent('a'))
+  const bad = fake.publish({ neither: 'a CloudEvent nor an event_id envelope' })
+  fake.publish(lightroomEvent('b'))
+  const queue = eventsQueue(t, prefix)
+  const log = captureLog('info')
+  startReaders(t, config, FAST, log.logger)
+  const status = await statusWhen(config, redis, s => s.queued === 2 && s.caughtUpAt !== null)
+  t.equal(status.errors.invalid_event, 1)
+  t.same((await queue.envelopes()).map(e => e.id).sort(), [`${SOURCE}/a`, `${SOURCE}/b`])
+  t.match(log.lines.find(l => l.msg === 'journal event cannot be normalized; skipped'), { position: bad, source: SOURCE })
+  t.match(log.lines.find(l => l.msg === 'journal page'), { source: SOURCE, events: 3, queued: 2, duplicate: 0, invalid: 1, stored: 'written' }, 'one line per page with its counts')
+})
+
+t.test('a token grant that fails is counted and backed off; no journal request goes out without a token', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const fake = await fakeJournal(t, { retryAfterSeconds: null })
+  const base = journalConfig(fake, prefix, 'oldest')
+  const config = { ...base, oauth: { ...base.oauth!, clientSecret: 'not-the-secret' } }
+  const waits: number[] = []
+  let parked!: () => void
+  const twoFailures = new Promise<void>(resolve => { parked = resolve })
+  const log = captureLog('info')
+  startReaders(t, config, {
+    ...FAST,
+    async wait (ms, signal) {
+      waits.push(ms)
+      if (waits.length < 2) return
+      parked()
+      await new Promise(resolve => signal.addEventListener('abort', resolve))
+    }
+  }, log.logger)
+  await twoFailures
+  t.equal((await journalStatus(config, redis)).errors.token, 2, 'counted as errors{reason="token"}')
+  t.equal(fake.requests.length, 0, 'the journal was not asked')
+  t.ok(waits[0]! >= 10 && waits[1]! >= 20, `backed off (${waits.map(Math.round).join(', ')} ms)`)
+  t.notMatch(log.text(), 'not-the-secret', 'the secret is not logged')
+})
+
+t.test('410 is logged as an error naming the source', async t => {
+  const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
+  const positions = ids(3).map(id => fake.publish(lightroomEvent(id)))
+  fake.expireBefore(2)
+  await redis.hset(journalKeys(config.queuePrefix, SOURCE).state, 'position', positions[0]!)
+  const log = captureLog('info')
+  startReaders(t, config, FAST, log.logger)
+  await statusWhen(config, redis, s => s.queued === 1)
+  const line = log.lines.find(l => l.level === 50)
+  t.match(line?.msg, `journal of source "${SOURCE}" answered 410`)
+  t.equal(line?.position, positions[0])
+})
+
+t.test('position writes are fenced: a holder that lost its lease, or read before a reset, cannot move the position', async t => {
+  const prefix = uniquePrefix()
+  const redis = testRedis(t, prefix)
+  const positions = new JournalPositions(redis, prefix)
+  const keys = journalKeys(prefix, SOURCE)
+  await redis.set(keys.lease, 'holder-a')
+  const cursor = await positions.read(SOURCE)
+  t.equal(await positions.commit(SOURCE, 'holder-a', cursor.generation, { set: { position: 'p1' }, incr: { queued: 2 } }), 'written')
+  t.equal(await positions.commit(SOURCE, 'holder-b', cursor.generation, { set: { position: 'p9' }, incr: { queued: 1 } }), 'lease-lost', 'another token: refused')
+  await positions.reset(SOURCE, 'oldest')
+  t.equal(await positions.commit(SOURCE, 'holder-a', cursor.generation, { set: { position: 'p2' }, incr: { duplicate: 1 } }), 'reset', 'a generation older than the reset: refused')
+  const status = await positions.status(SOURCE)
+  t.equal(status.position, null, 'the reset stands')
+  t.equal(status.reset, 'oldest')
+  t.equal(status.queued, 3, 'counters still count what was queued')
+  t.equal(status.duplicate, 1)
 })

@@ -1,4 +1,4 @@
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import type { GatewayConfig, GatewayFileConfig } from '../../../src/config.ts'
 import { createWorkerRedis } from '../../../src/redis.ts'
 import { startJournalReaders, type JournalReadersOptions } from '../../../workers/journal/index.ts'
@@ -13,14 +13,15 @@ export const SOURCE = 'lightroom'
 
 /** Short timings so in-process tests do not wait on production's seconds. */
 export const FAST: JournalReadersOptions = {
-  timing: { renewMs: 150, acquireMs: 100, emptyWaitMs: 60, backoffBaseMs: 20, backoffMaxMs: 200 },
+  timing: { renewMs: 150, acquireMs: 100, emptyWaitMs: 60, minEmptyWaitMs: 20, backoffBaseMs: 20, backoffMaxMs: 200 },
   leaseTtlMs: 1000
 }
 
-/** A Lightroom job-status event (the seed fixture) with its own event id. */
-export function lightroomEvent (eventId: string): Record<string, any> {
+/** A Lightroom job-status event (the seed fixture) with its own event id, published at `published` when given. */
+export function lightroomEvent (eventId: string, published?: Date): Record<string, any> {
   const event = fixture('adobe-io-events/lightroom-job-status.json')
   event.event_id = eventId
+  if (published !== undefined) event.event['activitystreams:published'] = published.toISOString()
   event.event.body.jobId = `job-${eventId}`
   delete event.event.body._links
   for (const output of event.event.body.outputs ?? []) delete output._links
@@ -41,9 +42,9 @@ export function journalConfig (fake: FakeJournal, prefix: string, start: 'latest
 }
 
 /** Journal readers in this process on a connection of their own; closed (and the prefix wiped) at teardown. */
-export function startReaders (t: Test, config: GatewayConfig, opts: JournalReadersOptions = FAST) {
+export function startReaders (t: Test, config: GatewayConfig, opts: JournalReadersOptions = FAST, log: Logger = pino({ level: 'silent' })) {
   const redis = createWorkerRedis(REDIS_URL)
-  const readers = startJournalReaders(config, redis, pino({ level: 'silent' }), { ...FAST, ...opts })
+  const readers = startJournalReaders(config, redis, log, { ...FAST, ...opts })
   let closed = false
   const close = async () => {
     if (closed) return
