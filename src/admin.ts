@@ -5,6 +5,7 @@ import { Queue, QueueEvents } from 'bullmq'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { ConfigError, type GatewayConfig } from './config.ts'
+import { ConnectionErrorLog } from './connection-errors.ts'
 import { GatewayError, adminAuthRequired } from './errors.ts'
 import { createHttpApp, requireHost } from './http-server.ts'
 import { GatewayMetrics, watchJobOutcomes } from './metrics.ts'
@@ -63,14 +64,17 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
 
   const ownsRedis = deps.redis === undefined
   const redis = deps.redis ?? createEdgeRedis(config, { connectionName: 'aeg-admin' })
-  redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
+  // Refused connections are logged once per outage and summarised, not once per retry.
+  const connectionErrors = new ConnectionErrorLog(app.log as Logger)
+  connectionErrors.watchRedis('redis', redis)
   const metrics = deps.metrics ?? new GatewayMetrics()
 
   const queues = Object.values(QUEUE).map(name => {
     // Not skipWaitingForReady: BullMQ's version check would then run before the
     // fail-fast connection is up and leave the queue unusable for good.
     const queue = new Queue(name, { ...QUEUE_OPTIONS, connection: redis, prefix: config.queuePrefix })
-    queue.on('error', (err) => app.log.debug({ err, queue: name }, 'queue error'))
+    // A queue re-emits its connection's errors: one component, so an outage is one line.
+    connectionErrors.watch('redis', queue)
     return queue
   })
   metrics.watchQueues(queues)
@@ -84,9 +88,9 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
   if (deps.watchJobs ?? true) {
     for (const name of Object.values(QUEUE)) {
       const connection = createWorkerRedis(config, { connectionName: 'aeg-admin-events' })
-      connection.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
+      connectionErrors.watchRedis('redis:job-events', connection)
       const events = new QueueEvents(name, { connection, prefix: config.queuePrefix, lastEventId: deps.jobEventsFrom })
-      events.on('error', (err) => app.log.debug({ err, queue: name }, 'queue events error'))
+      connectionErrors.watch('redis:job-events', events)
       watchJobOutcomes(events, name, metrics)
       streams.push({ events, connection })
     }
@@ -99,6 +103,7 @@ export async function buildAdminApp (config: GatewayConfig, deps: AdminDeps = {}
     }))
     await settleWithin(Promise.all(queues.map(q => q.close())), 2000)
     if (ownsRedis) await closeRedis(redis)
+    connectionErrors.close()
   })
 
   await app.register(errorHandler, { bodyLimit: ADMIN_BODY_LIMIT })

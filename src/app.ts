@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from './config.ts'
+import { ConnectionErrorLog } from './connection-errors.ts'
 import { EventQueue } from './ingest/event-queue.ts'
 import { ValidationChallenge } from './ingest/validation-challenge.ts'
 import { JobStatusStore } from './job-status.ts'
@@ -41,7 +42,9 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
 
   const ownsRedis = deps.redis === undefined
   const redis = deps.redis ?? createEdgeRedis(config)
-  redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'))
+  // Refused connections are logged once per outage and summarised, not once per retry.
+  const connectionErrors = new ConnectionErrorLog(app.log as Logger)
+  connectionErrors.watchRedis('redis', redis)
   const keys = new PublicKeyCache({
     baseUrl: config.publicKeyBaseUrl,
     ttlMs: config.keyCacheTtlMs,
@@ -56,6 +59,7 @@ export async function buildApp (config: GatewayConfig, deps: AppDeps = {}): Prom
     challenge.close()
     await eventQueue.close()
     if (ownsRedis) await closeRedis(redis)
+    connectionErrors.close()
   })
 
   await app.register(errorHandler, { bodyLimit: config.bodyLimit })

@@ -31,6 +31,12 @@ export class ConnectionErrorLog {
     emitter.on('error', (err) => this.report(component, err))
   }
 
+  /** Routes a Redis connection's errors here; its `ready` (a reconnection) ends the outage. */
+  watchRedis (component: string, redis: ErrorEmitter & { on (event: 'ready', listener: () => void): unknown }): void {
+    this.watch(component, redis)
+    redis.on('ready', () => this.recovered())
+  }
+
   /** One error from `component`. */
   report (component: string, err: Error): void {
     const code = (err as NodeJS.ErrnoException).code ?? err.name

@@ -39,8 +39,7 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
   const ownsRedis = deps.redis === undefined
   const redis = deps.redis ?? createWorkerRedis(config)
   const connectionErrors = new ConnectionErrorLog(log)
-  connectionErrors.watch('redis', redis)
-  redis.on('ready', () => connectionErrors.recovered())
+  connectionErrors.watchRedis('redis', redis)
   const prefix = config.queuePrefix
 
   const store = new JobStatusStore(redis, prefix)
@@ -49,8 +48,9 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
   const forwardQueue = new Queue<ForwardJob>(QUEUE.forward, { ...QUEUE_OPTIONS, connection: redis, prefix, telemetry })
   const outputsQueue = new Queue<OutputsJob>(QUEUE.outputs, { ...QUEUE_OPTIONS, connection: redis, prefix, telemetry })
   // Without a listener BullMQ prints each connection error's stack to the console, outside the JSON log.
-  connectionErrors.watch('queue:forward', forwardQueue)
-  connectionErrors.watch('queue:outputs', outputsQueue)
+  // The queues share `redis` and re-emit its errors: one component, so an outage is one line.
+  connectionErrors.watch('redis', forwardQueue)
+  connectionErrors.watch('redis', outputsQueue)
   const destinations = new DestinationClient()
   const deliveries = new Deliveries({ config, redis, log, doneTtlSeconds: Math.ceil(config.dedupWindowMs / 1000), client: destinations })
   const tokens = config.oauth === undefined ? undefined : new OAuthTokens(config.oauth, { timeoutMs: config.outputs.timeoutMs })

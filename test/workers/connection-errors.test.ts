@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import t from 'tap'
 import { ConnectionErrorLog } from '../../src/connection-errors.ts'
+import { eventually } from '../helpers/index.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -33,6 +34,20 @@ t.test('repeats of one error are counted, not logged; recovery logs once and re-
   const before = lines.length
   errors.report('redis', refused())
   t.equal(lines.length, before + 1, 'the next outage is logged at once')
+})
+
+t.test('while the outage lasts, the repeats are summarised once per interval', async t => {
+  const { log, lines } = memoryLog()
+  const errors = new ConnectionErrorLog(log, 30)
+  t.teardown(() => errors.close())
+  const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+  for (let i = 0; i < 5; i++) errors.report('redis', refused())
+  await eventually(() => lines.some(l => l.msg === 'error repeated'))
+  t.match(lines.find(l => l.msg === 'error repeated'), { component: 'redis', code: 'ECONNREFUSED', repeats: 4, intervalMs: 30 })
+  errors.report('redis', refused())
+  await eventually(() => lines.filter(l => l.msg === 'error repeated').length === 2)
+  t.equal(lines.filter(l => l.msg === 'error repeated')[1]?.repeats, 1, 'counting starts afresh after each summary')
+  t.equal(lines.filter(l => l.msg === 'error; repeats of it are summarised').length, 1, 'and the error itself was logged once')
 })
 
 t.test('a worker whose Redis refuses connections writes only JSON lines, one per component and error', async t => {
