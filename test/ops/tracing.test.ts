@@ -233,6 +233,36 @@ t.test('with an OTLP endpoint: one trace from the webhook request through the qu
   t.same(receiver.spans.filter(s => s.parentSpanId === '' && s.name.startsWith('moveStalledJobsToWait')).map(s => s.name), [], 'no root span for a stalled-job check')
 })
 
+t.test('through a forward job (FORWARD_INLINE=off), with OTEL_SERVICE_NAME: the job and its POST in the event\'s trace, the roles told apart by aeg.role', async t => {
+  const receiver = await otlpReceiver(t)
+  const { gateway, worker, port, dest, files } = await startStack(t, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    OTEL_SERVICE_NAME: 'acme-adobe-events',
+    FORWARD_INLINE: 'off'
+  })
+  const forward = await sendOneEvent(t, port, dest, files.url, 'traced-forward-job')
+  const [, traceId, parentId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(forward.headers.traceparent)) ?? []
+  t.ok(traceId, `the forward carries a W3C traceparent (${String(forward.headers.traceparent)})`)
+  const trace = await receiver.until(spans => {
+    const trace = spans.filter(s => s.traceId === traceId)
+    const names = new Set(trace.map(s => s.name))
+    return ['POST /webhooks/:source', 'process events', 'process forward', 'POST'].every(n => names.has(n)) ? trace : undefined
+  }, 'the trace through the forward job')
+  const byId = new Map(trace.map(s => [s.spanId, s]))
+  const ancestors = (s: ExportedSpan): string[] => s.parentSpanId === '' ? [] : [byId.get(s.parentSpanId)!.name, ...ancestors(byId.get(s.parentSpanId)!)]
+  const post = trace.find(s => s.name === 'POST')!
+  t.equal(post.spanId, parentId, 'the destination continues from the forward job\'s POST span')
+  const path = ancestors(post)
+  t.ok(path[0] === 'process forward' && path.includes('process events') && path.at(-1) === 'POST /webhooks/:source',
+    `the POST descends from the forward job, the events job and the request (${path.join(' < ')})`)
+  t.same([...new Set(trace.map(s => s.service))], ['acme-adobe-events'], 'service.name is OTEL_SERVICE_NAME in both processes')
+  t.same([...new Set(trace.map(s => s.role))].sort(), ['gateway', 'worker'], 'aeg.role tells the processes apart')
+  t.equal(await gateway.stop(), 0)
+  t.equal(await worker.stop(), 0)
+})
+
 t.test('without an OTLP endpoint: no OpenTelemetry SDK is loaded and the forward carries no traceparent', async t => {
   const { gateway, worker, port, dest, files } = await startStack(t, {})
   const forward = await sendOneEvent(t, port, dest, files.url, 'untraced-1')
