@@ -274,6 +274,27 @@ export function servicePortFaults (docs: Manifest[]): string[] {
   })
 }
 
+/**
+ * The gateway Deployment has a PodDisruptionBudget selecting its pods that
+ * still lets a drain evict one (a budget allowing no eviction blocks node
+ * upgrades for good).
+ */
+export function disruptionBudgetFaults (docs: Manifest[]): string[] {
+  const budgets = docs.filter(d => d.kind === 'PodDisruptionBudget').map(d => ({ name: d.metadata.name, spec: (d as unknown as policyV1.IPodDisruptionBudget).spec! }))
+  return docs.filter(d => d.kind === 'Deployment' && d.metadata.labels?.['app.kubernetes.io/component'] === 'gateway').flatMap(d => {
+    const deployment = d as unknown as Workload['deployment']
+    const labels = deployment.spec!.template.metadata?.labels ?? {}
+    const replicas = deployment.spec!.replicas ?? 1
+    const mine = budgets.filter(b => Object.keys(b.spec.selector?.matchLabels ?? {}).length > 0 &&
+      Object.entries(b.spec.selector!.matchLabels!).every(([k, v]) => labels[k] === v))
+    if (mine.length === 0) return [`Deployment ${d.metadata.name}: no PodDisruptionBudget selects its pods`]
+    return mine.flatMap(b => {
+      const allowed = b.spec.maxUnavailable !== undefined ? Number(b.spec.maxUnavailable) : replicas - Number(b.spec.minAvailable ?? 0)
+      return allowed >= 1 ? [] : [`PodDisruptionBudget ${b.name} allows no eviction of ${replicas} replicas`]
+    })
+  })
+}
+
 /** Secrets in the repository hold placeholders only, never anything that looks real. */
 export function secretPlaceholderFaults (docs: Manifest[]): string[] {
   return docs.filter(d => d.kind === 'Secret').flatMap(doc =>

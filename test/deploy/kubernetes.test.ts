@@ -4,7 +4,7 @@ import { dirname, join, relative } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import {
-  adminExposureFaults, autoscalingFaults, commandFaults, containerEnv, envNameFaults, gracePeriodFaults,
+  adminExposureFaults, autoscalingFaults, commandFaults, containerEnv, disruptionBudgetFaults, envNameFaults, gracePeriodFaults,
   hardeningFaults, kedaListFaults, mountedConfigFile, probeFaults, ROLE_COMMANDS, schemaFaults,
   secretPlaceholderFaults, servicePortFaults, workloads, writableMounts
 } from './kubernetes-checks.ts'
@@ -140,6 +140,13 @@ t.test('terminationGracePeriodSeconds covers the preStop pause and SHUTDOWN_TIME
   for (const [dir, docs] of built) t.same(gracePeriodFaults(docs), [], dir)
   t.match(gracePeriodFaults(broken(base, 'Deployment', 'aeg-gateway', d => { d.spec.template.spec.terminationGracePeriodSeconds = 12 })), [/12 s is not above/], 'preStop 5 s + 10 s budget > 12 s')
   t.match(gracePeriodFaults(broken(base, 'ConfigMap', 'aeg-config', d => { d.data.SHUTDOWN_TIMEOUT_MS = '60000' })), [/not above SHUTDOWN_TIMEOUT_MS 60000/, /not above SHUTDOWN_TIMEOUT_MS 60000/])
+})
+
+t.test('the gateway has a PodDisruptionBudget that selects its pods and still lets a drain evict one', async t => {
+  for (const [dir, docs] of built) t.same(disruptionBudgetFaults(docs), [], dir)
+  t.match(disruptionBudgetFaults(base.filter(d => d.kind !== 'PodDisruptionBudget')), [/aeg-gateway: no PodDisruptionBudget/], 'removed from the kustomization')
+  t.match(disruptionBudgetFaults(broken(base, 'PodDisruptionBudget', 'aeg-gateway', d => { d.spec.selector.matchLabels['app.kubernetes.io/component'] = 'worker' })), [/no PodDisruptionBudget selects/], 'selecting the workers')
+  t.match(disruptionBudgetFaults(broken(base, 'PodDisruptionBudget', 'aeg-gateway', d => { delete d.spec.maxUnavailable; d.spec.minAvailable = 2 })), [/allows no eviction of 2 replicas/], 'minAvailable = replicas')
 })
 
 t.test('containers run as the non-root node user with nothing extra allowed', async t => {
