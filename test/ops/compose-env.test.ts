@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { parse } from 'yaml'
+import { loadConfig } from '../../src/config.ts'
 import { REDIS_URL, eventually, testRedis, uniquePrefix } from '../helpers/index.ts'
 import { ROOT, listeningPort, spawnRole, type RoleProcess } from '../helpers/index.ts'
 
@@ -80,6 +81,7 @@ function composeEnv (service: string, envFile: string): Record<string, string> {
 /**
  * Only what must differ on a shared test machine: Redis on 127.0.0.1 instead of
  * the `redis` service, this test's own queue prefix, loopback and free ports.
+ * What compose itself gives for these is checked by loading it as a config.
  */
 function local (prefix: string): Record<string, string> {
   return { REDIS_URL, QUEUE_PREFIX: prefix, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0' }
@@ -103,6 +105,10 @@ for (const [label, envFile] of [['.env copied from .env.example', read('.env.exa
   t.test(`gateway and worker boot with compose's environment from ${label}, and stop with exit 0`, async t => {
     const prefix = uniquePrefix()
     testRedis(t, prefix) // deletes the prefix's keys at teardown
+
+    // Unchanged, compose's environment is the containers' network setup: every interface, ports 3000/3001, the redis service.
+    const asComposed = loadConfig(composeEnv('gateway', envFile), ROOT)
+    t.match(asComposed, { host: '0.0.0.0', port: 3000, adminPort: 3001, redisUrl: 'redis://redis:6379', queuePrefix: 'aeg' }, 'blank network settings take their defaults')
 
     const gatewayEnv = { ...composeEnv('gateway', envFile), ...local(prefix) }
     const gateway = start(t, 'src/bin/gateway.ts', gatewayEnv)

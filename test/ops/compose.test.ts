@@ -42,6 +42,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }>
   healthcheck?: { test?: string[], disable?: boolean }
   container_name?: string
+  stop_grace_period?: string
 }
 interface Compose { services: Record<string, Service>, volumes?: Record<string, unknown> }
 
@@ -118,6 +119,17 @@ t.test('gateway and worker: one image, role by command, config from an optional 
   t.notOk(worker!.container_name)
   t.notOk(worker!.ports)
   t.equal(worker!.healthcheck?.disable, true, 'the HTTP healthcheck is off for the portless worker')
+})
+
+t.test('stop_grace_period is longer than the default SHUTDOWN_TIMEOUT_MS, so a graceful stop is never cut short', async t => {
+  const envSchema = JSON.parse(read('schemas/env.schema.json')) as { properties: { SHUTDOWN_TIMEOUT_MS: { default: number } } }
+  const budgetMs = envSchema.properties.SHUTDOWN_TIMEOUT_MS.default
+  const seconds = (d: string | undefined) => { const m = /^(\d+)s$/.exec(d ?? ''); return m ? Number(m[1]) : Number.NaN }
+  for (const name of ['gateway', 'worker'] as const) {
+    const grace = seconds(compose.services[name]!.stop_grace_period)
+    t.ok(grace * 1000 > budgetMs, `${name}: ${grace} s > ${budgetMs} ms`)
+  }
+  t.match(read('schemas/env.ts'), /docker compose: 15 s/, 'SHUTDOWN_TIMEOUT_MS says what to keep it below')
 })
 
 t.test('.env.example documents every variable and is a valid configuration', async t => {
