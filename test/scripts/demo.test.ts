@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import t from 'tap'
-import { REDIS_URL } from '../helpers/index.ts'
+import t, { type Test } from 'tap'
+import { REDIS_URL, eventually } from '../helpers/index.ts'
 
 // `npm run demo -- --once` as a user runs it: a child process against the real
 // Redis, judged only by its report, its exit code and the keys it leaves behind.
@@ -49,6 +49,11 @@ t.test('the demo acknowledges, forwards (signed) and records every seed event, r
   t.match(stdout, /0 bad signatures, 0 repeated forwards/)
   t.match(stdout, /Bull Board: http:\/\/127\.0\.0\.1:\d+\/admin\/queues/)
 
+  t.same(await keysUnder(t, prefix!), [], 'no key with the demo prefix remains')
+})
+
+/** The keys left under `prefix` in the shared Redis. */
+async function keysUnder (t: Test, prefix: string): Promise<string[]> {
   const redis = new Redis(REDIS_URL)
   t.teardown(() => redis.quit())
   const left: string[] = []
@@ -58,5 +63,34 @@ t.test('the demo acknowledges, forwards (signed) and records every seed event, r
     cursor = next
     left.push(...keys)
   } while (cursor !== '0')
-  t.same(left, [], 'no key with the demo prefix remains')
+  return left
+}
+
+t.test('left running, the demo\'s Bull Board opens with the credentials it prints; Ctrl-C closes everything and deletes its keys', async t => {
+  const child = spawn(process.execPath, ['scripts/demo.ts'], {
+    cwd: root,
+    env: { ...process.env, REDIS_URL, LOG_LEVEL: 'warn', DEMO_ONCE: '' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exited = once(child, 'exit') as Promise<[number | null]>
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let stdout = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.resume()
+  await eventually(() => /^Redis: .* prefix \S+ \(deleted on exit\)$/m.test(stdout), 90_000)
+  t.match(stdout, /^Result: OK$/m)
+  const board = /^Bull Board: (http:\/\/127\.0\.0\.1:\d+\/admin\/queues)$/m.exec(stdout)?.[1]
+  const [, user, password] = /^ {2}user (\S+), password (\S+) {2}\(generated for this run only\)$/m.exec(stdout) ?? []
+  t.ok(board && user && password, 'the report prints the Bull Board URL and its credentials')
+  const prefix = /prefix (\{aeg-demo-[0-9a-f]+\}) \(deleted on exit\)/.exec(stdout)![1]!
+
+  t.equal((await fetch(board!)).status, 401, 'Bull Board refuses without credentials')
+  const opened = await fetch(board!, { headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } })
+  t.equal(opened.status, 200, 'and opens with the printed ones')
+  t.match(await opened.text(), /<html/i, 'Bull Board\'s page')
+
+  child.kill('SIGINT')
+  const [code] = await exited
+  t.equal(code, 0, 'Ctrl-C after a good report exits 0')
+  t.same(await keysUnder(t, prefix), [], 'no key with the demo prefix remains')
 })
