@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { journalKeys, JournalPositions } from '../../../src/journal-state.ts'
 import { fakeJournal, type FakeJournalOptions } from '../../helpers/fake-journal.ts'
-import { captureLog, eventually, testRedis, uniquePrefix } from '../../helpers/index.ts'
+import { Redis } from 'ioredis'
+import { captureLog, eventually, privateRedis, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { eventsQueue, makeSource, normalize } from '../../helpers/sources.ts'
 import { eventQueue } from '../harness.ts'
 import { FAST, SOURCE, journalConfig, journalStatus, lightroomEvent, startReaders, statusWhen } from './support.ts'
@@ -394,4 +395,29 @@ t.test('position writes are fenced: a holder that lost its lease, or read before
   t.equal(status.reset, 'oldest')
   t.equal(status.queued, 3, 'counters still count what was queued')
   t.equal(status.duplicate, 1)
+})
+
+t.test('Redis going away under the reader: logged, retried, and reading goes on from the stored position once it is back', async t => {
+  const server = await privateRedis(t, ['--appendonly', 'yes', '--appendfsync', 'always'])
+  const fake = await fakeJournal(t, { retryAfterSeconds: null })
+  const prefix = uniquePrefix()
+  const config = { ...journalConfig(fake, prefix, 'oldest'), redisUrl: server.url }
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 1 })
+  redis.on('error', () => {}) // the outage below
+  t.teardown(() => { redis.disconnect() })
+  const log = captureLog('info')
+  fake.publish(lightroomEvent('a'))
+  fake.publish(lightroomEvent('b'))
+  startReaders(t, config, FAST, log.logger)
+  await statusWhen(config, redis, s => s.queued === 2 && s.caughtUpAt !== null)
+
+  await server.stop('SIGTERM')
+  // Down for longer than the reader's lease (FAST: 1 s), so the lease lapses during the outage.
+  await sleep(1500)
+  fake.publish(lightroomEvent('c'))
+  await server.start()
+  const status = await statusWhen(config, redis, s => s.queued === 3)
+  t.equal(status.duplicate, 0, 'resumed at the stored position: nothing read twice')
+  t.ok(log.lines.some(l => l.msg === 'journal reader lost its lease; another process reads now'), 'it noticed its lease had lapsed')
+  t.equal(log.lines.filter(l => l.msg === 'journal reader took the lease').length, 2, 'and took it again, without a restart')
 })

@@ -5,7 +5,7 @@ import { startJournalReaders, type JournalReadersOptions } from '../../../worker
 import { JournalPositions, type JournalStatus } from '../../../src/journal-state.ts'
 import { FAKE_CLIENT, type FakeJournal } from '../../helpers/fake-journal.ts'
 import { fixture } from '../../helpers/fixtures.ts'
-import { REDIS_URL, eventually, testConfig, wipe } from '../../helpers/index.ts'
+import { eventually, testConfig, wipe } from '../../helpers/index.ts'
 
 import type { Test } from 'tap'
 
@@ -43,7 +43,7 @@ export function journalConfig (fake: FakeJournal, prefix: string, start: 'latest
 
 /** Journal readers in this process on a connection of their own; closed (and the prefix wiped) at teardown. */
 export function startReaders (t: Test, config: GatewayConfig, opts: JournalReadersOptions = FAST, log: Logger = pino({ level: 'silent' })) {
-  const redis = createWorkerRedis(REDIS_URL)
+  const redis = createWorkerRedis(config.redisUrl)
   const readers = startJournalReaders(config, redis, log, { ...FAST, ...opts })
   let closed = false
   const close = async () => {
