@@ -93,6 +93,13 @@ async function otlpReceiver (t: Test) {
   }
 }
 
+/** The variables that turn tracing on, exporting OTLP/HTTP JSON to `receiver` in batches every 100 ms. */
+const exportingTo = (receiver: { url: string }) => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+  OTEL_BSP_SCHEDULE_DELAY: '100'
+})
+
 /**
  * A Node `--import` hook (through NODE_OPTIONS) that reports on stderr every
  * OpenTelemetry module a process resolves: how the "off" test sees that none is loaded.
@@ -175,9 +182,7 @@ async function sendOneEvent (t: Test, port: number, dest: Destination, filesUrl:
 t.test('with an OTLP endpoint: one trace from the webhook request through the queue to the forward, which carries it on', async t => {
   const receiver = await otlpReceiver(t)
   const { gateway, worker, port, dest, files } = await startStack(t, {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_BSP_SCHEDULE_DELAY: '100',
+    ...exportingTo(receiver),
     WORKER_STALLED_INTERVAL_MS: '200'
   })
   const forward = await sendOneEvent(t, port, dest, files.url, 'traced-1')
@@ -236,9 +241,7 @@ t.test('with an OTLP endpoint: one trace from the webhook request through the qu
 t.test('through a forward job (FORWARD_INLINE=off), with OTEL_SERVICE_NAME: the job and its POST in the event\'s trace, the roles told apart by aeg.role', async t => {
   const receiver = await otlpReceiver(t)
   const { gateway, worker, port, dest, files } = await startStack(t, {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_BSP_SCHEDULE_DELAY: '100',
+    ...exportingTo(receiver),
     OTEL_SERVICE_NAME: 'acme-adobe-events',
     FORWARD_INLINE: 'off'
   })
@@ -277,9 +280,7 @@ t.test('OTEL_SDK_DISABLED=true wins over an endpoint: nothing exported, even at 
   const receiver = await otlpReceiver(t)
   const { gateway, worker, port, dest, files } = await startStack(t, {
     OTEL_SDK_DISABLED: 'true',
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_BSP_SCHEDULE_DELAY: '100'
+    ...exportingTo(receiver)
   })
   const forward = await sendOneEvent(t, port, dest, files.url, 'disabled-1')
   t.equal(forward.headers.traceparent, undefined, 'no traceparent')
@@ -294,9 +295,9 @@ t.test('journal reader (in this process): a span per page request, whose events\
   const receiver = await otlpReceiver(t)
   // The exporter reads its endpoint and the batch delay from process.env.
   const saved = { ...process.env }
-  Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' })
+  Object.assign(process.env, exportingTo(receiver))
   t.teardown(() => {
-    for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_BSP_SCHEDULE_DELAY']) {
+    for (const name of Object.keys(exportingTo(receiver))) {
       if (saved[name] === undefined) delete process.env[name]
       else process.env[name] = saved[name]
     }

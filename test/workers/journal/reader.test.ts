@@ -6,7 +6,7 @@ import { Redis } from 'ioredis'
 import { captureLog, eventually, privateRedis, testRedis, uniquePrefix } from '../../helpers/index.ts'
 import { eventsQueue, makeSource, normalize } from '../../helpers/sources.ts'
 import { eventQueue } from '../harness.ts'
-import { FAST, SOURCE, journalConfig, journalStatus, lightroomEvent, startReaders, statusWhen } from './support.ts'
+import { FAST, SOURCE, journalConfig, journalStatus, lightroomEvent, parkingWaits, quickWaits, startReaders, statusWhen } from './support.ts'
 
 const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `ev-${from + i}`)
 
@@ -158,18 +158,12 @@ t.test('401: the token is granted again once and the request repeated', async t 
 
 t.test('5xx and 429: back off (growing, honouring retry-after) and recover without restart', async t => {
   const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
-  const waits: number[] = []
   fake.failNext(3, 503)
   fake.failNext(1, 429, { 'retry-after': '2' })
   fake.failNext(1, 503, { 'retry-after': '3' })
   fake.publish(lightroomEvent('a'))
-  startReaders(t, config, {
-    ...FAST,
-    async wait (ms, signal) {
-      waits.push(ms)
-      await sleep(Math.min(ms, 20), undefined, { signal }).catch(() => {})
-    }
-  })
+  const { waits, opts } = quickWaits()
+  startReaders(t, config, opts)
   const status = await statusWhen(config, redis, s => s.queued === 1)
   t.equal(status.errors.server, 4, 'four 5xx counted')
   t.equal(status.errors.throttled, 1, 'one 429 counted')
@@ -185,14 +179,8 @@ t.test('5xx and 429: back off (growing, honouring retry-after) and recover witho
 t.test('a dead journal host: backed off the same way, and read again once it is back, without a restart', async t => {
   const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   fake.publish(lightroomEvent('a'))
-  const waits: number[] = []
-  startReaders(t, config, {
-    ...FAST,
-    async wait (ms, signal) {
-      waits.push(ms)
-      await sleep(Math.min(ms, 20), undefined, { signal }).catch(() => {})
-    }
-  })
+  const { waits, opts } = quickWaits()
+  startReaders(t, config, opts)
   await eventually(async () => (await journalStatus(config, redis)).queued === 1)
   await fake.down()
   await eventually(async () => ((await journalStatus(config, redis)).errors.network ?? 0) >= 3)
@@ -264,19 +252,9 @@ t.test('401 with a fresh token too: counted, backed off, one grant per attempt',
   const base = journalConfig(fake, prefix, 'oldest')
   // The journal refuses this org id whatever the token.
   const config = { ...base, sources: base.sources.map(s => s.kind === 'adobe-io-events' && s.journal ? { ...s, journal: { ...s.journal, imsOrgId: 'OTHER@AdobeOrg' } } : s) }
-  const waits: number[] = []
-  let parked!: () => void
-  const twoFailures = new Promise<void>(resolve => { parked = resolve })
-  startReaders(t, config, {
-    ...FAST,
-    async wait (ms, signal) {
-      waits.push(ms)
-      if (waits.length < 2) return
-      parked()
-      await new Promise(resolve => signal.addEventListener('abort', resolve))
-    }
-  })
-  await twoFailures
+  const { waits, parked, opts } = parkingWaits(1)
+  startReaders(t, config, opts)
+  await parked
   t.equal((await journalStatus(config, redis)).errors.unauthorized, 2, 'each refused attempt counted')
   t.equal(fake.requests.length, 4, 'each attempt: the request, then once more with a new token')
   t.equal(fake.tokenGrants, 3, 'one grant per attempt (plus the first)')
@@ -285,17 +263,8 @@ t.test('401 with a fresh token too: counted, backed off, one grant per attempt',
 
 t.test('204 with retry-after: 0 still waits the floor, never a tight loop', async t => {
   const { fake, config } = await oldestReader(t, { retryAfterSeconds: 0 })
-  const waits: number[] = []
-  let parked!: () => void
-  const waited = new Promise<void>(resolve => { parked = resolve })
-  startReaders(t, config, {
-    ...FAST,
-    async wait (ms, signal) {
-      waits.push(ms)
-      parked()
-      await new Promise(resolve => signal.addEventListener('abort', resolve))
-    }
-  })
+  const { waits, parked: waited, opts } = parkingWaits()
+  startReaders(t, config, opts)
   // Without the floor the reader would not wait at all and keep asking.
   const kept = new Promise<void>(resolve => {
     const timer = setInterval(() => { if (fake.requests.length > 3) resolve() }, 10)
@@ -311,14 +280,8 @@ t.test('410 to the oldest-event request itself backs off instead of asking again
   const { redis, fake, config } = await oldestReader(t, { retryAfterSeconds: null })
   fake.failNext(2, 410)
   fake.publish(lightroomEvent('a'))
-  const waits: number[] = []
-  startReaders(t, config, {
-    ...FAST,
-    async wait (ms, signal) {
-      waits.push(ms)
-      await sleep(Math.min(ms, 20), undefined, { signal }).catch(() => {})
-    }
-  })
+  const { waits, opts } = quickWaits()
+  startReaders(t, config, opts)
   const status = await statusWhen(config, redis, s => s.queued === 1)
   t.equal(status.errors.gone, 2)
   t.same(fake.requests.slice(0, 3).map(r => r.query.toString()), ['', '', ''], 'each time from the oldest event')
@@ -346,20 +309,10 @@ t.test('a token grant that fails is counted and backed off; no journal request g
   const fake = await fakeJournal(t, { retryAfterSeconds: null })
   const base = journalConfig(fake, prefix, 'oldest')
   const config = { ...base, oauth: { ...base.oauth!, clientSecret: 'not-the-secret' } }
-  const waits: number[] = []
-  let parked!: () => void
-  const twoFailures = new Promise<void>(resolve => { parked = resolve })
+  const { waits, parked, opts } = parkingWaits(1)
   const log = captureLog('info')
-  startReaders(t, config, {
-    ...FAST,
-    async wait (ms, signal) {
-      waits.push(ms)
-      if (waits.length < 2) return
-      parked()
-      await new Promise(resolve => signal.addEventListener('abort', resolve))
-    }
-  }, log.logger)
-  await twoFailures
+  startReaders(t, config, opts, log.logger)
+  await parked
   t.equal((await journalStatus(config, redis)).errors.token, 2, 'counted as errors{reason="token"}')
   t.equal(fake.requests.length, 0, 'the journal was not asked')
   t.ok(waits[0]! >= 10 && waits[1]! >= 20, `backed off (${waits.map(Math.round).join(', ')} ms)`)

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { pino, type Logger } from 'pino'
 import type { GatewayConfig, GatewayFileConfig } from '../../../src/config.ts'
 import { createWorkerRedis } from '../../../src/redis.ts'
@@ -69,4 +70,37 @@ export async function statusWhen (config: GatewayConfig, redis: ConstructorParam
   let last: JournalStatus | undefined
   await eventually(async () => done(last = await journalStatus(config, redis)), timeoutMs)
   return last!
+}
+
+/** Reader options whose `wait` records each wait and sleeps at most 20 ms of it, so backoff tests run quickly. */
+export function quickWaits () {
+  const waits: number[] = []
+  const opts: JournalReadersOptions = {
+    ...FAST,
+    async wait (ms, signal) {
+      waits.push(ms)
+      await sleep(Math.min(ms, 20), undefined, { signal }).catch(() => {})
+    }
+  }
+  return { waits, opts }
+}
+
+/**
+ * Reader options whose `wait` records each wait, returns at once for the first
+ * `free` of them, then parks the reader until it is closed; `parked` resolves then.
+ */
+export function parkingWaits (free = 0) {
+  const waits: number[] = []
+  let park!: () => void
+  const parked = new Promise<void>(resolve => { park = resolve })
+  const opts: JournalReadersOptions = {
+    ...FAST,
+    async wait (ms, signal) {
+      waits.push(ms)
+      if (waits.length <= free) return
+      park()
+      await new Promise(resolve => signal.addEventListener('abort', resolve))
+    }
+  }
+  return { waits, parked, opts }
 }
