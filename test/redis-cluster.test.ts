@@ -10,7 +10,7 @@ import type { JobStatus } from '../src/job-status.ts'
 import { QUEUE } from '../src/queues.ts'
 import { closeRedis, clusterNodeOptions, createEdgeRedis } from '../src/redis.ts'
 import { startWorkers } from '../workers/start.ts'
-import { adobeSignedHeaders, buildTestApp, destination, dgrJobEvents, eventually, fixture, keyServer, privateRedisCluster, testConfig, uniquePrefix, within } from './helpers/index.ts'
+import { adobeSignedHeaders, buildTestApp, destination, dgrJobEvents, eventually, fixture, keysUnder, keyServer, privateRedisCluster, testConfig, uniquePrefix, within } from './helpers/index.ts'
 import { queuesDrained } from './workers/harness.ts'
 
 // REDIS_CLUSTER_NODES: the edge, the workers and the admin port on a real
@@ -108,16 +108,7 @@ t.test('edge, workers and admin on a Redis Cluster', async t => {
   t.pass('admin counted the completed events jobs (each forwarded its event inline) from the cluster\'s event streams')
 
   // Every key of the prefix (queues, dedup, job status, delivered records) sits in one slot on one node.
-  const keysPerNode = await Promise.all(cluster.probes.map(async p => {
-    const found: string[] = []
-    let cursor = '0'
-    do {
-      const [next, batchKeys] = await p.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      cursor = next
-      found.push(...batchKeys)
-    } while (cursor !== '0')
-    return found
-  }))
+  const keysPerNode = await Promise.all(cluster.probes.map(p => keysUnder(p, prefix)))
   const holding = keysPerNode.filter(k => k.length > 0)
   t.equal(holding.length, 1, 'one node holds the whole prefix')
   const all = holding.flat()

@@ -10,14 +10,22 @@ export function uniquePrefix (): string {
   return `{aegt-${randomBytes(5).toString('hex')}}`
 }
 
-/** Deletes every key under a prefix (SCAN, not KEYS; a large COUNT keeps it quick on a Redis that holds other keys). */
-export async function deletePrefix (redis: Redis, prefix: string): Promise<void> {
+/** Every key under a prefix (SCAN, not KEYS; a large COUNT keeps it quick on a Redis that holds other keys). */
+export async function keysUnder (redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = []
   let cursor = '0'
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000)
     cursor = next
-    if (keys.length > 0) await redis.del(...keys)
+    found.push(...keys)
   } while (cursor !== '0')
+  return found
+}
+
+/** Deletes every key under a prefix. */
+export async function deletePrefix (redis: Redis, prefix: string): Promise<void> {
+  const keys = await keysUnder(redis, prefix)
+  for (let i = 0; i < keys.length; i += 10_000) await redis.del(...keys.slice(i, i + 10_000))
 }
 
 /** A Redis client for assertions; closed, and the prefix wiped, at teardown. */

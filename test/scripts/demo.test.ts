@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { REDIS_URL, eventually } from '../helpers/index.ts'
+import { REDIS_URL, eventually, keysUnder } from '../helpers/index.ts'
 
 // `npm run demo -- --once` as a user runs it: a child process against the real
 // Redis, judged only by its report, its exit code and the keys it leaves behind.
@@ -49,21 +49,14 @@ t.test('the demo acknowledges, forwards (signed) and records every seed event, r
   t.match(stdout, /0 bad signatures, 0 repeated forwards/)
   t.match(stdout, /Bull Board: http:\/\/127\.0\.0\.1:\d+\/admin\/queues/)
 
-  t.same(await keysUnder(t, prefix!), [], 'no key with the demo prefix remains')
+  t.same(await keysLeft(t, prefix!), [], 'no key with the demo prefix remains')
 })
 
 /** The keys left under `prefix` in the shared Redis. */
-async function keysUnder (t: Test, prefix: string): Promise<string[]> {
+async function keysLeft (t: Test, prefix: string): Promise<string[]> {
   const redis = new Redis(REDIS_URL)
   t.teardown(() => redis.quit())
-  const left: string[] = []
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    cursor = next
-    left.push(...keys)
-  } while (cursor !== '0')
-  return left
+  return await keysUnder(redis, prefix)
 }
 
 t.test('left running, the demo\'s Bull Board opens with the credentials it prints; Ctrl-C closes everything and deletes its keys', async t => {
@@ -92,5 +85,5 @@ t.test('left running, the demo\'s Bull Board opens with the credentials it print
   child.kill('SIGINT')
   const [code] = await exited
   t.equal(code, 0, 'Ctrl-C after a good report exits 0')
-  t.same(await keysUnder(t, prefix), [], 'no key with the demo prefix remains')
+  t.same(await keysLeft(t, prefix), [], 'no key with the demo prefix remains')
 })
