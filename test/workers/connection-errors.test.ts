@@ -4,23 +4,24 @@ import { createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { ConnectionErrorLog } from '../../src/connection-errors.ts'
 import { eventually } from '../helpers/index.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
-function memoryLog () {
+/** A ConnectionErrorLog summarising every `intervalMs`, writing to lines the test reads; closed at teardown. */
+function errorLog (t: Test, intervalMs: number) {
   const lines: Record<string, unknown>[] = []
-  const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line)) } })
-  return { log, lines }
+  const errors = new ConnectionErrorLog(pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line)) } }), intervalMs)
+  t.teardown(() => errors.close())
+  return { errors, lines }
 }
 
+const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+
 t.test('repeats of one error are counted, not logged; recovery logs once and re-arms', async t => {
-  const { log, lines } = memoryLog()
-  const errors = new ConnectionErrorLog(log, 3_600_000)
-  t.teardown(() => errors.close())
-  const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+  const { errors, lines } = errorLog(t, 3_600_000)
   for (let i = 0; i < 50; i++) errors.report('redis', refused())
   errors.report('queue:forward', refused())
   t.equal(lines.length, 2, 'one line per component and error code')
@@ -37,10 +38,7 @@ t.test('repeats of one error are counted, not logged; recovery logs once and re-
 })
 
 t.test('while the outage lasts, the repeats are summarised once per interval', async t => {
-  const { log, lines } = memoryLog()
-  const errors = new ConnectionErrorLog(log, 30)
-  t.teardown(() => errors.close())
-  const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+  const { errors, lines } = errorLog(t, 30)
   for (let i = 0; i < 5; i++) errors.report('redis', refused())
   await eventually(() => lines.some(l => l.msg === 'error repeated'))
   t.match(lines.find(l => l.msg === 'error repeated'), { component: 'redis', code: 'ECONNREFUSED', repeats: 4, intervalMs: 30 })
