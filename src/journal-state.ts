@@ -14,6 +14,8 @@ export interface JournalCursor {
   generation: string
   /** A pending reset, applied by the reader's next request. */
   reset: JournalReset | undefined
+  /** Every event published up to this time is queued (see JournalStatus). */
+  through: string | undefined
 }
 
 /** One source's stored journal state, as operators see it (`/admin/journal`, `npm run journal -- status`). */
@@ -88,8 +90,8 @@ export class JournalPositions {
   }
 
   async read (source: string): Promise<JournalCursor> {
-    const [next, position, generation, reset] = await this.#redis.hmget(journalKeys(this.#prefix, source).state, 'next', 'position', 'generation', 'reset')
-    return { next: next ?? undefined, position: position ?? undefined, generation: generation ?? '0', reset: (reset ?? undefined) as JournalReset | undefined }
+    const [next, position, generation, reset, through] = await this.#redis.hmget(journalKeys(this.#prefix, source).state, 'next', 'position', 'generation', 'reset', 'through')
+    return { next: next ?? undefined, position: position ?? undefined, generation: generation ?? '0', reset: (reset ?? undefined) as JournalReset | undefined, through: through ?? undefined }
   }
 
   /** Writes a commit fenced by the lease token and the cursor's generation. */
@@ -106,14 +108,14 @@ export class JournalPositions {
 
   /**
    * Makes the reader start over from `to` at its next request: the stored
-   * link and position are dropped and the generation bumped, so a page being
-   * read right now cannot write its position over the reset.
+   * link, position and `through` are dropped and the generation bumped, so a
+   * page being read right now cannot write its position over the reset.
    */
   async reset (source: string, to: JournalReset): Promise<void> {
     const key = journalKeys(this.#prefix, source).state
     await this.#redis.multi()
       .hincrby(key, 'generation', 1)
-      .hdel(key, 'next', 'position')
+      .hdel(key, 'next', 'position', 'through')
       .hset(key, 'reset', to, 'updatedAt', new Date().toISOString())
       .exec()
   }

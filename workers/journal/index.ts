@@ -16,8 +16,12 @@ import { JournalReader, type JournalReaderDeps, type ReaderTiming } from './read
  */
 export const LEASE_TTL_MS = 12_000
 
-/** Longest wait for one journal answer; well inside the lease, so a hung request never outlives it. */
-const REQUEST_TIMEOUT_MS = 10_000
+/**
+ * Longest wait for one journal answer. A holder that cannot renew gives the
+ * lease up one renewal (4 s) before it lapses and aborts its request, so no
+ * request outlives the lease; this bounds the request on the journal's side too.
+ */
+const REQUEST_TIMEOUT_MS = 7_000
 
 export interface JournalReadersOptions {
   /** Shorter timings for tests. */

@@ -7,6 +7,7 @@ import { normalize } from '../../src/ingest/normalize.ts'
 import type { Source } from '../../src/sources/index.ts'
 import type { JournalAnswer, JournalClient, JournalErrorReason } from './client.ts'
 import type { Lease } from './lease.ts'
+import { withDeadline } from '../../src/deadline.ts'
 import { withSpan } from '../../src/tracing.ts'
 import type { JournalCommit, JournalCursor, JournalPositions } from '../../src/journal-state.ts'
 
@@ -142,10 +143,11 @@ export class JournalReader {
   async #renew (): Promise<void> {
     let ours: boolean
     try {
-      ours = await this.#deps.lease.renew()
+      // The worker's connection queues commands while Redis is away: without a deadline this would just wait.
+      ours = await withDeadline(this.#deps.lease.renew(), this.#timing.renewMs, () => new Error('lease renewal timed out'))
       if (ours) this.#lastRenewedAt = Date.now()
     } catch (err) {
-      // Redis unreachable: still ours until the lease would have lapsed.
+      // Redis unreachable: still ours until one renewal before the lease would lapse.
       ours = Date.now() - this.#lastRenewedAt < this.#deps.lease.ttlMs - this.#timing.renewMs
       this.#log.warn({ err }, 'journal lease not renewed')
     }
@@ -245,15 +247,18 @@ export class JournalReader {
         else duplicate++
       }
     }
-    const newest = envelopes.reduce((max, e) => Math.max(max, Date.parse(e.time)), Number.NEGATIVE_INFINITY)
+    // Only times the events carry: an event without one is stamped with `receivedAt`, which says nothing of the journal.
+    const newest = envelopes.reduce((max, e) => e.time === receivedAt ? max : Math.max(max, Date.parse(e.time)), Number.NEGATIVE_INFINITY)
     const last = page.last
     const set: Record<string, string> = { updatedAt: receivedAt }
     const next = page.next ?? (last === undefined ? undefined : this.#deps.client.sinceUrl(last))
     if (next !== undefined) set.next = next
     if (last !== undefined) set.position = last
     if (Number.isFinite(newest)) {
-      // The journal is in publishing order: everything up to the newest event read is queued.
-      set.lastEventTime = set.through = new Date(newest).toISOString()
+      set.lastEventTime = new Date(newest).toISOString()
+      // The journal is in publishing order: everything up to the newest event read is queued. Never
+      // backwards (an event can carry a time older than the last 204); a reset clears it.
+      if (cursor.through === undefined || newest > Date.parse(cursor.through)) set.through = set.lastEventTime
     }
     const incr: Record<string, number> = { queued, duplicate }
     if (invalid > 0) incr['errors:invalid_event'] = invalid
