@@ -19,6 +19,8 @@ export class ConnectionErrorLog {
   readonly #repeats = new Map<string, { component: string, code: string, count: number }>()
   /** Components whose errors were logged since they were last up. */
   readonly #failing = new Set<string>()
+  /** A BullMQ queue re-emits its connection's error object: each object counts once. */
+  readonly #seen = new WeakSet<Error>()
   #timer: NodeJS.Timeout | undefined
 
   constructor (log: Logger, intervalMs = 60_000) {
@@ -31,14 +33,21 @@ export class ConnectionErrorLog {
     emitter.on('error', (err) => this.report(component, err))
   }
 
-  /** Routes a Redis connection's errors here; its `ready` (a reconnection) ends the outage. */
-  watchRedis (component: string, redis: ErrorEmitter & { on (event: 'ready', listener: () => void): unknown }): void {
+  /**
+   * Routes a Redis connection's errors here; its `ready` (a reconnection) ends
+   * the outage of `component` and of the components named in `alsoBack`
+   * (clients whose own reconnection is not observable, e.g. BullMQ workers'
+   * blocking connections to the same server).
+   */
+  watchRedis (component: string, redis: ErrorEmitter & { on (event: 'ready', listener: () => void): unknown }, alsoBack: string[] = []): void {
     this.watch(component, redis)
-    redis.on('ready', () => this.recovered())
+    redis.on('ready', () => this.recovered([component, ...alsoBack]))
   }
 
   /** One error from `component`. */
   report (component: string, err: Error): void {
+    if (this.#seen.has(err)) return
+    this.#seen.add(err)
     const code = (err as NodeJS.ErrnoException).code ?? err.name
     const key = `${component}\n${code}`
     const repeat = this.#repeats.get(key)
@@ -53,20 +62,23 @@ export class ConnectionErrorLog {
   }
 
   /**
-   * The connection is back (ioredis `ready`): the components watched share it,
-   * so each starts afresh, and the next outage's first error is logged at once.
+   * These components' connection is back (ioredis `ready`): their repeats are
+   * summarised, one line says so, and their next outage's first error is
+   * logged at once.
    */
-  recovered (): void {
-    if (this.#failing.size === 0) return
-    this.#summarise()
-    this.#log.info({ components: [...this.#failing] }, 'connection restored')
-    this.#failing.clear()
-    this.#repeats.clear()
+  recovered (components: string[]): void {
+    const back = components.filter(c => this.#failing.has(c))
+    if (back.length === 0) return
+    this.#summarise(back)
+    this.#log.info({ components: back }, 'connection restored')
+    for (const component of back) this.#failing.delete(component)
+    for (const [key, repeat] of this.#repeats) if (back.includes(repeat.component)) this.#repeats.delete(key)
   }
 
-  /** Logs the repeats counted so far and starts counting afresh. */
-  #summarise (): void {
+  /** Logs the repeats counted so far (of `only` these components) and starts counting afresh. */
+  #summarise (only?: string[]): void {
     for (const repeat of this.#repeats.values()) {
+      if (only !== undefined && !only.includes(repeat.component)) continue
       if (repeat.count > 0) this.#log.warn({ component: repeat.component, code: repeat.code, repeats: repeat.count, intervalMs: this.#intervalMs }, 'error repeated')
       repeat.count = 0
     }

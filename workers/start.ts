@@ -39,7 +39,8 @@ export async function startWorkers (config: GatewayConfig, log: Logger, deps: Wo
   const ownsRedis = deps.redis === undefined
   const redis = deps.redis ?? createWorkerRedis(config)
   const connectionErrors = new ConnectionErrorLog(log)
-  connectionErrors.watchRedis('redis', redis)
+  // The workers' blocking connections reconnect with it; their `ready` is not observable.
+  connectionErrors.watchRedis('redis', redis, Object.values(QUEUE).map(name => `worker:${name}`))
   const prefix = config.queuePrefix
 
   const store = new JobStatusStore(redis, prefix)

@@ -27,7 +27,7 @@ t.test('repeats of one error are counted, not logged; recovery logs once and re-
   t.equal(lines.length, 2, 'one line per component and error code')
   t.same(lines.map(l => [l.component, l.code]), [['redis', 'ECONNREFUSED'], ['queue:forward', 'ECONNREFUSED']])
 
-  errors.recovered()
+  errors.recovered(['redis', 'queue:forward'])
   const summary = lines.find(l => l.repeats !== undefined)
   t.equal(summary?.repeats, 49, 'the repeats are summarised when the connection is back')
   t.same(lines.at(-1)?.components, ['redis', 'queue:forward'], 'one line says which components are back')
@@ -35,6 +35,30 @@ t.test('repeats of one error are counted, not logged; recovery logs once and re-
   const before = lines.length
   errors.report('redis', refused())
   t.equal(lines.length, before + 1, 'the next outage is logged at once')
+})
+
+t.test('a connection coming back ends only its own components\' outage', async t => {
+  const { errors, lines } = errorLog(t, 3_600_000)
+  errors.report('redis', refused())
+  errors.report('redis:job-events', refused())
+  errors.recovered(['redis', 'worker:events'])
+  t.same(lines.at(-1)?.components, ['redis'], 'only the components that were failing and are back')
+  const before = lines.length
+  errors.report('redis:job-events', refused())
+  t.equal(lines.length, before, 'still down: a repeat, not a new outage')
+  errors.recovered(['redis:job-events'])
+  t.match(lines.slice(before), [{ component: 'redis:job-events', repeats: 1 }, { msg: 'connection restored', components: ['redis:job-events'] }])
+})
+
+t.test('an error object re-emitted by a second client (a BullMQ queue re-emits its connection\'s) counts once', async t => {
+  const { errors, lines } = errorLog(t, 3_600_000)
+  for (let i = 0; i < 3; i++) {
+    const err = refused()
+    errors.report('redis', err)
+    errors.report('redis', err)
+  }
+  errors.recovered(['redis'])
+  t.equal(lines.find(l => l.msg === 'error repeated')?.repeats, 2, 'three retries: one logged, two repeats')
 })
 
 t.test('while the outage lasts, the repeats are summarised once per interval', async t => {
